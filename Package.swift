@@ -1,0 +1,35 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+  name: "swift-qat",
+  platforms: [.macOS(.v15)],
+  products: [
+    .library(name: "TensorCore", targets: ["TensorCore"]),
+    .library(name: "Autograd", targets: ["Autograd"]),
+    .executable(name: "qat-bench", targets: ["QATBench"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+  ],
+  targets: [
+    // System libraries from Debian's -dev packages (module map + shim header each).
+    .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+    .systemLibrary(name: "CLAPACKE", path: "Sources/CLAPACKE"),
+    .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
+    .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+    .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+    .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+    // Hot loops in C, compiled for several CPU levels (target_clones) without unsafe flags.
+    .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("gomp"), .linkedLibrary("m")]),
+
+    .target(name: "TensorCore", dependencies: ["CKernels", "CBLAS", "CLAPACKE", "CDNNL"], path: "Sources/Tensor"),
+    .target(name: "Autograd", dependencies: ["TensorCore"], path: "Sources/Autograd"),
+
+    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "CBLAS", "CKernels"], path: "Sources/Bench"),
+
+    .target(name: "TestSupport", dependencies: ["TensorCore", "Autograd"], path: "Tests/TestSupport"),
+    .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport", "CKernels"]),
+    .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TensorCore", "TestSupport"]),
+  ]
+)

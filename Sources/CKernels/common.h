@@ -1,0 +1,16 @@
+// Shared by the kernel files: clone list and chunk sizes.
+#ifndef CK_COMMON_H
+#define CK_COMMON_H
+#pragma clang fp contract(off)
+#include "ckernels.h"
+#include <math.h>
+#include <stddef.h>
+
+// Compiled three times; the loader picks the best the CPU supports. Floating-point contraction is
+// off in every file, so each clone computes bitwise the same results.
+#define CK_CLONES __attribute__((target_clones("default", "arch=haswell", "arch=x86-64-v4")))
+
+// Elements per parallel chunk for memory-bound loops (64 KiB of floats).
+#define CK_GRAIN 16384
+
+#endif

@@ -1,0 +1,107 @@
+#include "common.h"
+
+// Fake quantization: q = clamp(round(x * inv_scale) + zero, qmin, qmax), y = (q - zero) * scale.
+// With power-of-two scales every step is exact except the rounding itself, which is ck_round_f32 —
+// the same function the integer simulator's requantization is tested against.
+
+typedef struct {
+  const float *x, *g;
+  float *y;
+  float inv, scale, zero, qmin, qmax;
+  const float *vinv, *vscale, *vzero;
+  int64_t c, inner;
+  int rule;
+} ck_fq_job;
+
+#define CK_FQ_LOOP(RULE)                                                            \
+  case RULE:                                                                        \
+    for (int64_t i = 0; i < n; i++) {                                               \
+      float q = ck_round_f32(x[i] * inv, RULE) + zero;                              \
+      q = q < qmin ? qmin : q;                                                      \
+      q = q > qmax ? qmax : q;                                                      \
+      y[i] = (q - zero) * scale;                                                    \
+    }                                                                               \
+    break;
+
+CK_CLONES
+static void ck_fq_range(const float *x, float *y, int64_t n, float inv, float scale, float zero,
+                        float qmin, float qmax, int rule) {
+  switch ((ck_rounding)rule) {
+    CK_FQ_LOOP(CK_ROUND_HALF_EVEN) CK_FQ_LOOP(CK_ROUND_HALF_UP) CK_FQ_LOOP(CK_ROUND_HALF_AWAY)
+    CK_FQ_LOOP(CK_ROUND_FLOOR) CK_FQ_LOOP(CK_ROUND_CEIL) CK_FQ_LOOP(CK_ROUND_TOWARD_ZERO)
+  }
+}
+
+#define CK_FQ_GRAD_LOOP(RULE)                                                       \
+  case RULE:                                                                        \
+    for (int64_t i = 0; i < n; i++) {                                               \
+      float q = ck_round_f32(x[i] * inv, RULE) + zero;                              \
+      gx[i] = (q >= qmin && q <= qmax) ? g[i] : 0.0f;                               \
+    }                                                                               \
+    break;
+
+CK_CLONES
+static void ck_fq_grad_range(const float *g, const float *x, float *gx, int64_t n, float inv, float zero,
+                             float qmin, float qmax, int rule) {
+  switch ((ck_rounding)rule) {
+    CK_FQ_GRAD_LOOP(CK_ROUND_HALF_EVEN) CK_FQ_GRAD_LOOP(CK_ROUND_HALF_UP) CK_FQ_GRAD_LOOP(CK_ROUND_HALF_AWAY)
+    CK_FQ_GRAD_LOOP(CK_ROUND_FLOOR) CK_FQ_GRAD_LOOP(CK_ROUND_CEIL) CK_FQ_GRAD_LOOP(CK_ROUND_TOWARD_ZERO)
+  }
+}
+
+static void ck_fq_task(void *ctx, int64_t b, int64_t e) {
+  const ck_fq_job *j = (const ck_fq_job *)ctx;
+  ck_fq_range(j->x + b, j->y + b, e - b, j->inv, j->scale, j->zero, j->qmin, j->qmax, j->rule);
+}
+
+void ck_fake_quant(const float *x, float *y, int64_t n, float inv_scale, float scale, float zero,
+                   float qmin, float qmax, ck_rounding rule) {
+  ck_fq_job j = {x, 0, y, inv_scale, scale, zero, qmin, qmax, 0, 0, 0, 0, 0, rule};
+  ck_parallel_for(n, CK_GRAIN, ck_fq_task, &j);
+}
+
+static void ck_fq_grad_task(void *ctx, int64_t b, int64_t e) {
+  const ck_fq_job *j = (const ck_fq_job *)ctx;
+  ck_fq_grad_range(j->g + b, j->x + b, j->y + b, e - b, j->inv, j->zero, j->qmin, j->qmax, j->rule);
+}
+
+void ck_fake_quant_grad(const float *g, const float *x, float *gx, int64_t n, float inv_scale,
+                        float zero, float qmin, float qmax, ck_rounding rule) {
+  ck_fq_job j = {x, g, gx, inv_scale, 0, zero, qmin, qmax, 0, 0, 0, 0, 0, rule};
+  ck_parallel_for(n, CK_GRAIN, ck_fq_grad_task, &j);
+}
+
+// Per-channel variants: x is [outer, C, inner]; one (outer, c) row per step.
+static void ck_fqc_task(void *ctx, int64_t b, int64_t e) {
+  const ck_fq_job *j = (const ck_fq_job *)ctx;
+  for (int64_t r = b; r < e; r++) {
+    int64_t c = r % j->c, off = r * j->inner;
+    ck_fq_range(j->x + off, j->y + off, j->inner, j->vinv[c], j->vscale[c], j->vzero ? j->vzero[c] : 0.0f,
+                j->qmin, j->qmax, j->rule);
+  }
+}
+
+void ck_fake_quant_channels(const float *x, float *y, int64_t outer, int64_t c, int64_t inner,
+                            const float *inv_scale, const float *scale, const float *zero,
+                            float qmin, float qmax, ck_rounding rule) {
+  ck_fq_job j = {x, 0, y, 0, 0, 0, qmin, qmax, inv_scale, scale, zero, c, inner, rule};
+  int64_t grain = inner >= CK_GRAIN ? 1 : CK_GRAIN / (inner ? inner : 1);
+  ck_parallel_for(outer * c, grain, ck_fqc_task, &j);
+}
+
+static void ck_fqc_grad_task(void *ctx, int64_t b, int64_t e) {
+  const ck_fq_job *j = (const ck_fq_job *)ctx;
+  for (int64_t r = b; r < e; r++) {
+    int64_t c = r % j->c, off = r * j->inner;
+    ck_fq_grad_range(j->g + off, j->x + off, j->y + off, j->inner, j->vinv[c], j->vzero ? j->vzero[c] : 0.0f,
+                     j->qmin, j->qmax, j->rule);
+  }
+}
+
+void ck_fake_quant_channels_grad(const float *g, const float *x, float *gx, int64_t outer, int64_t c,
+                                 int64_t inner, const float *inv_scale, const float *zero,
+                                 float qmin, float qmax, ck_rounding rule) {
+  ck_fq_job j = {x, g, gx, 0, 0, 0, qmin, qmax, inv_scale, 0, zero, c, inner, rule};
+  int64_t grain = inner >= CK_GRAIN ? 1 : CK_GRAIN / (inner ? inner : 1);
+  ck_parallel_for(outer * c, grain, ck_fqc_grad_task, &j);
+}

@@ -1,0 +1,102 @@
+// Hot loops of swift-qat: plain C over raw buffers, compiled for several CPU levels at once
+// (target_clones, chosen at run time), so the package needs no unsafe compiler flags.
+// Every kernel splits its work into chunks of a fixed size, independent of the thread count, and
+// combines partial results in a fixed order: results do not depend on the number of threads.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+#include <stdint.h>
+#include "ck_round.h"
+
+// ---- threads (GNU OpenMP runtime, shared with oneDNN so both use one pool) ----
+typedef void (*ck_range_fn)(void *ctx, int64_t begin, int64_t end);
+/// Calls fn(ctx, b, e) for consecutive chunks [b, e) of [0, n) with e - b <= grain, in parallel.
+void ck_parallel_for(int64_t n, int64_t grain, ck_range_fn fn, void *ctx);
+void ck_set_num_threads(int n);
+int ck_get_num_threads(void);
+
+// ---- elementwise ----
+typedef enum {
+  CK_ADD = 0, CK_SUB, CK_MUL, CK_DIV, CK_MAX, CK_MIN,
+  CK_EQ, CK_NE, CK_LT, CK_LE, CK_GT, CK_GE, CK_POW
+} ck_binary_op;
+
+/// out (contiguous, `shape`) = a op b, where a and b are read through element strides
+/// (stride 0 = broadcast). Comparisons give 1 or 0.
+void ck_binary(ck_binary_op op, int ndim, const int64_t *shape, float *out,
+               const float *a, const int64_t *astrides, const float *b, const int64_t *bstrides);
+
+/// out = cond != 0 ? a : b with broadcasting strides as in ck_binary.
+void ck_select(int ndim, const int64_t *shape, float *out, const float *cond, const int64_t *cstrides,
+               const float *a, const int64_t *astrides, const float *b, const int64_t *bstrides);
+
+typedef enum {
+  CK_NEG = 0, CK_ABS, CK_EXP, CK_LOG, CK_SQRT, CK_TANH, CK_SIGMOID, CK_RELU, CK_SQUARE,
+  CK_RECIPROCAL, CK_RSQRT, CK_SIGN, CK_STEP /* x > 0 ? 1 : 0 */
+} ck_unary_op;
+
+void ck_unary(ck_unary_op op, const float *x, float *y, int64_t n);
+void ck_round(const float *x, float *y, int64_t n, ck_rounding rule);
+void ck_clamp(const float *x, float *y, int64_t n, float lo, float hi);
+/// y = x * a + b (two roundings, never fused)
+void ck_scale_shift(const float *x, float *y, int64_t n, float a, float b);
+/// y = a * x + y
+void ck_axpy(float a, const float *x, float *y, int64_t n);
+void ck_fill(float *y, int64_t n, float v);
+/// 1 where lo <= x <= hi, else 0
+void ck_in_range_mask(const float *x, float *y, int64_t n, float lo, float hi);
+
+// ---- strided copies (permute, slice, expand, pad, concat) ----
+/// y[contiguous over shape] = x[sum(i_k * xstrides[k])]
+void ck_gather(float *y, const float *x, int ndim, const int64_t *shape, const int64_t *xstrides);
+/// y[sum(i_k * ystrides[k])] = x[contiguous over shape]  (accumulate != 0: +=)
+void ck_scatter(float *y, const int64_t *ystrides, const float *x, int ndim, const int64_t *shape, int accumulate);
+
+// ---- reductions: x viewed as [outer, r, inner] -> out [outer, inner] ----
+typedef enum { CK_SUM = 0, CK_MAXR, CK_MINR } ck_reduce_op;
+void ck_reduce(ck_reduce_op op, const float *x, float *out, int64_t outer, int64_t r, int64_t inner);
+void ck_argmax(const float *x, int64_t *out, int64_t outer, int64_t r, int64_t inner, int take_min);
+
+// ---- softmax over the last axis of [rows, cols] ----
+void ck_softmax(const float *x, float *y, int64_t rows, int64_t cols, int log_softmax);
+
+// ---- batch norm over x [N, C, HW] (NCHW), statistics per channel ----
+/// mean and biased variance per channel (double accumulation, fixed order)
+void ck_channel_stats(const float *x, int64_t N, int64_t C, int64_t HW, float *mean, float *var);
+/// y = x * scale[c] + shift[c]; relu != 0 clamps at 0 afterwards
+void ck_channel_affine(const float *x, float *y, int64_t N, int64_t C, int64_t HW,
+                       const float *scale, const float *shift, int relu);
+/// per channel: sum_g = sum(g), sum_gx = sum(g * (x - mean[c]))
+void ck_channel_grad_sums(const float *g, const float *x, int64_t N, int64_t C, int64_t HW,
+                          const float *mean, double *sum_g, double *sum_gx);
+/// per channel: dx = a[c] * g + b[c] * (x - mean[c]) + d[c]
+void ck_channel_grad_input(const float *g, const float *x, float *dx, int64_t N, int64_t C, int64_t HW,
+                           const float *mean, const float *a, const float *b, const float *d);
+/// per channel sums of x over N and HW (double accumulation)
+void ck_channel_sums(const float *x, int64_t N, int64_t C, int64_t HW, double *sums);
+
+// ---- pooling over x [NC, H, W] ----
+void ck_maxpool2d(const float *x, float *y, int32_t *argmax, int64_t nc, int h, int w,
+                  int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int oh, int ow);
+void ck_maxpool2d_backward(const float *gy, const int32_t *argmax, float *gx, int64_t nc,
+                           int64_t in_plane, int64_t out_plane);
+/// Average pooling. divisor > 0 overrides the element count; count_pad counts padded cells.
+void ck_avgpool2d(const float *x, float *y, int64_t nc, int h, int w, int kh, int kw, int sh, int sw,
+                  int ph, int pw, int oh, int ow, int count_pad, float divisor);
+void ck_avgpool2d_backward(const float *gy, float *gx, int64_t nc, int h, int w, int kh, int kw,
+                           int sh, int sw, int ph, int pw, int oh, int ow, int count_pad, float divisor);
+
+// ---- fake quantization: q = clamp(round(x * inv_scale) + zero, qmin, qmax); y = (q - zero) * scale ----
+void ck_fake_quant(const float *x, float *y, int64_t n, float inv_scale, float scale, float zero,
+                   float qmin, float qmax, ck_rounding rule);
+/// per-channel over x [outer, C, inner] with per-channel inv_scale / scale / zero
+void ck_fake_quant_channels(const float *x, float *y, int64_t outer, int64_t c, int64_t inner,
+                            const float *inv_scale, const float *scale, const float *zero,
+                            float qmin, float qmax, ck_rounding rule);
+/// straight-through gradient: gx = g where qmin <= round(x * inv_scale) + zero <= qmax, else 0
+void ck_fake_quant_grad(const float *g, const float *x, float *gx, int64_t n, float inv_scale,
+                        float zero, float qmin, float qmax, ck_rounding rule);
+void ck_fake_quant_channels_grad(const float *g, const float *x, float *gx, int64_t outer, int64_t c,
+                                 int64_t inner, const float *inv_scale, const float *zero,
+                                 float qmin, float qmax, ck_rounding rule);
+
+#endif

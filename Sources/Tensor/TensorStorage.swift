@@ -1,0 +1,23 @@
+import Glibc
+
+/// A 64-byte aligned buffer of Float32, owned by one or more tensors (copy on write).
+final class TensorStorage: @unchecked Sendable {
+  let pointer: UnsafeMutablePointer<Float>
+  let count: Int
+
+  init(count: Int) {
+    self.count = count
+    var raw: UnsafeMutableRawPointer?
+    let bytes = max(count, 1) * MemoryLayout<Float>.stride
+    let rc = posix_memalign(&raw, 64, bytes)
+    precondition(rc == 0 && raw != nil, "out of memory allocating \(bytes) bytes")
+    pointer = raw!.bindMemory(to: Float.self, capacity: max(count, 1))
+  }
+
+  convenience init(copying other: TensorStorage) {
+    self.init(count: other.count)
+    pointer.update(from: other.pointer, count: count)
+  }
+
+  deinit { free(pointer) }
+}
