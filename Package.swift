@@ -26,7 +26,7 @@ let package = Package(
     .target(name: "TensorCore", dependencies: ["CKernels", "CBLAS", "CLAPACKE", "CDNNL"], path: "Sources/Tensor"),
     .target(name: "Autograd", dependencies: ["TensorCore"], path: "Sources/Autograd"),
 
-    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "CBLAS", "CKernels"], path: "Sources/Bench"),
+    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "CBLAS", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
 
     .target(name: "TestSupport", dependencies: ["TensorCore", "Autograd"], path: "Tests/TestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport", "CKernels"]),

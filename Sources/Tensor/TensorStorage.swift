@@ -1,5 +1,3 @@
-import Glibc
-
 /// A 64-byte aligned buffer of Float32, owned by one or more tensors (copy on write).
 final class TensorStorage: @unchecked Sendable {
   let pointer: UnsafeMutablePointer<Float>
@@ -7,11 +5,8 @@ final class TensorStorage: @unchecked Sendable {
 
   init(count: Int) {
     self.count = count
-    var raw: UnsafeMutableRawPointer?
-    let bytes = max(count, 1) * MemoryLayout<Float>.stride
-    let rc = posix_memalign(&raw, 64, bytes)
-    precondition(rc == 0 && raw != nil, "out of memory allocating \(bytes) bytes")
-    pointer = raw!.bindMemory(to: Float.self, capacity: max(count, 1))
+    let raw = BufferPool.shared.allocate(bytes: max(count, 1) * MemoryLayout<Float>.stride)
+    pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
   }
 
   convenience init(copying other: TensorStorage) {
@@ -19,5 +14,5 @@ final class TensorStorage: @unchecked Sendable {
     pointer.update(from: other.pointer, count: count)
   }
 
-  deinit { free(pointer) }
+  deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: max(count, 1) * MemoryLayout<Float>.stride) }
 }

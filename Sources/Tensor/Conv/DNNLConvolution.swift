@@ -75,12 +75,12 @@ struct DNNLMemory {
 /// Scratch buffer for a blocked-layout copy of a tensor.
 struct DNNLBuffer {
   let pointer: UnsafeMutableRawPointer
+  let bytes: Int
   init(bytes: Int) {
-    var raw: UnsafeMutableRawPointer?
-    precondition(posix_memalign(&raw, 64, max(bytes, 64)) == 0, "out of memory (\(bytes) bytes)")
-    pointer = raw!
+    self.bytes = bytes
+    pointer = BufferPool.shared.allocate(bytes: bytes)
   }
-  func free() { Glibc.free(pointer) }
+  func free() { BufferPool.shared.release(pointer, bytes: bytes) }
 }
 
 import Glibc

@@ -1,0 +1,116 @@
+import ArgumentParser
+import CBLAS
+import CKernels
+import TensorCore
+import Glibc
+
+struct KernelsBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "kernels",
+    abstract: "GEMM, convolution (ResNet-20 shapes, batch 128) and elementwise throughput.")
+
+  @OptionGroup var options: BenchOptions
+  @Option(help: "Batch size for the convolution shapes.") var batch = 128
+  @Option(help: "Groups to run: gemm, conv, elementwise (comma-separated; default all).")
+  var only: String = "gemm,conv,elementwise"
+
+  func run() {
+    options.apply()
+    let groups = Set(only.split(separator: ",").map(String.init))
+    if groups.contains("gemm") { gemm(); settle() }
+    if groups.contains("conv") { convolutions(); settle() }
+    if groups.contains("elementwise") { elementwise() }
+  }
+
+  func gemm() {
+    var rng = RandomGenerator(seed: 1)
+    for n in [256, 512, 1024] {
+      let a = Tensor.uniform([n, n], using: &rng), b = Tensor.uniform([n, n], using: &rng)
+      let flops = 2.0 * Double(n * n * n)
+      var c = [Float](repeating: 0, count: n * n)
+      let (ours, direct) = pairedMedianSeconds(repeats: options.repeats * 3, { _ = Kernels.matmul(a, b) }) {
+        a.withUnsafeBufferPointer { pa in
+          b.withUnsafeBufferPointer { pb in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(n), blasint(n), blasint(n), 1,
+                        pa.baseAddress, blasint(n), pb.baseAddress, blasint(n), 0, &c, blasint(n))
+          }
+        }
+      }
+      emit([("name", "gemm-\(n)"), ("gflops", flops / ours / 1e9), ("reference_gflops", flops / direct / 1e9),
+            ("ratio", direct / ours), ("threads", options.threads)])
+    }
+  }
+
+  /// One cblas_sgemm of shape (m, n, k) on fresh buffers, median seconds.
+  func sgemmSeconds(m: Int, n: Int, k: Int) -> Double {
+    let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
+    var c = [Float](repeating: 0, count: m * n)
+    return medianSeconds(repeats: options.repeats) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(n), blasint(k), 1, a, blasint(k),
+                  b, blasint(n), 0, &c, blasint(n))
+    }
+  }
+
+  func convolutions() {
+    // (name, Cin, Cout, H, stride) of the CIFAR ResNet-20 3x3 convolutions
+    let layers: [(String, Int, Int, Int, Int)] = [
+      ("3-16-32", 3, 16, 32, 1), ("16-16-32", 16, 16, 32, 1), ("16-32-32-s2", 16, 32, 32, 2),
+      ("32-32-16", 32, 32, 16, 1), ("32-64-16-s2", 32, 64, 16, 2), ("64-64-8", 64, 64, 8, 1),
+    ]
+    // References first: the same products as single GEMMs, Y = W·col, dcol = Wᵀ·dY, dW = dY·colᵀ.
+    var references: [[Double]] = []
+    for (_, cin, cout, h, s) in layers {
+      let o = (h - 1) / s + 1, pixels = batch * o * o, k = 9 * cin
+      references.append([sgemmSeconds(m: cout, n: pixels, k: k), sgemmSeconds(m: k, n: pixels, k: cout),
+                         sgemmSeconds(m: cout, n: k, k: pixels)])
+    }
+    settle()
+    var ratios: [Double] = []
+    for ((name, cin, cout, h, s), refs) in zip(layers, references) {
+      var rng = RandomGenerator(seed: 2)
+      let g = ConvGeometry(stride: s, padding: 1)
+      let x = Tensor.uniform([batch, cin, h, h], low: -1, high: 1, using: &rng)
+      let w = Tensor.uniform([cout, cin, 3, 3], low: -1, high: 1, using: &rng)
+      let yShape = g.outputShape(input: x.shape, weight: w.shape)
+      let gy = Tensor.uniform(yShape, low: -1, high: 1, using: &rng)
+      let flops = 2.0 * Double(cout * yShape[0] * yShape[2] * yShape[3] * 9 * cin)
+      let fwd = medianSeconds(repeats: options.repeats) { _ = Kernels.conv2d(x, weight: w, geometry: g) }
+      let bwdData = medianSeconds(repeats: options.repeats) {
+        _ = Kernels.conv2dBackwardData(gy, weight: w, inputShape: x.shape, geometry: g)
+      }
+      let bwdWeight = medianSeconds(repeats: options.repeats) {
+        _ = Kernels.conv2dBackwardWeights(gy, input: x, weightShape: w.shape, geometry: g, withBias: false)
+      }
+      for ((kind, t), ref) in zip([("fwd", fwd), ("bwd-data", bwdData), ("bwd-weight", bwdWeight)], refs) {
+        ratios.append(ref / t)
+        emit([("name", "conv-\(kind)-\(name)"), ("gflops", flops / t / 1e9), ("reference_gflops", flops / ref / 1e9),
+              ("ratio", ref / t), ("ms", t * 1e3), ("batch", batch), ("threads", options.threads)])
+      }
+    }
+    let geo = Glibc.exp(ratios.map { Glibc.log($0) }.reduce(0, +) / Double(ratios.count))
+    emit([("name", "conv-geomean"), ("ratio", geo), ("min_ratio", ratios.min() ?? 0)])
+  }
+
+  func elementwise() {
+    let n = 16 << 20
+    var rng = RandomGenerator(seed: 3)
+    let x = Tensor.uniform([n], low: -4, high: 4, using: &rng), y = Tensor.uniform([n], low: -4, high: 4, using: &rng)
+    var dst = [Float](repeating: 0, count: n)
+    let copy = medianSeconds(repeats: options.repeats) {
+      x.withUnsafeBufferPointer { src in _ = dst.withUnsafeMutableBytes { memcpy($0.baseAddress!, src.baseAddress!, n * 4) } }
+    }
+    let copyGBps = Double(n * 8) / copy / 1e9
+    emit([("name", "memcpy"), ("gbps", copyGBps), ("ratio", 1.0), ("elements", n)])
+    let grid = QuantGrid(scale: 0x1p-5, qmin: -128, qmax: 127, rounding: .halfToEven)
+    let ops: [(String, Int, () -> Void)] = [
+      ("add", 12, { _ = Kernels.binary(.add, x, y) }),
+      ("relu", 8, { _ = Kernels.unary(.relu, x) }),
+      ("fake-quant-math", 8, { _ = Kernels.fakeQuantize(x, grid) }),
+    ]
+    for (name, bytes, body) in ops {
+      let t = medianSeconds(repeats: options.repeats, body)
+      let gbps = Double(n * bytes) / t / 1e9
+      emit([("name", name), ("gbps", gbps), ("ratio", gbps / copyGBps), ("elements", n), ("threads", options.threads)])
+    }
+  }
+}
