@@ -25,11 +25,13 @@ let package = Package(
 
     .target(name: "TensorCore", dependencies: ["CKernels", "CBLAS", "CLAPACKE", "CDNNL"], path: "Sources/Tensor"),
     .target(name: "Autograd", dependencies: ["TensorCore"], path: "Sources/Autograd"),
+    .target(name: "HDF5IO", dependencies: ["CHDF5"], path: "Sources/HDF5IO"),
 
     .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "CBLAS", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
 
     .target(name: "TestSupport", dependencies: ["TensorCore", "Autograd"], path: "Tests/TestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport", "CKernels"]),
     .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TensorCore", "TestSupport"]),
+    .testTarget(name: "HDF5IOTests", dependencies: ["HDF5IO", "TestSupport"]),
   ]
 )
