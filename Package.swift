@@ -7,6 +7,8 @@ let package = Package(
   products: [
     .library(name: "TensorCore", targets: ["TensorCore"]),
     .library(name: "Autograd", targets: ["Autograd"]),
+    .library(name: "Layers", targets: ["Layers"]),
+    .library(name: "Datasets", targets: ["Datasets"]),
     .executable(name: "qat-bench", targets: ["QATBench"]),
   ],
   dependencies: [
@@ -20,12 +22,15 @@ let package = Package(
     .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
     .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
     .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+    .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
     // Hot loops in C, compiled for several CPU levels (target_clones) without unsafe flags.
     .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("gomp"), .linkedLibrary("m")]),
 
     .target(name: "TensorCore", dependencies: ["CKernels", "CBLAS", "CLAPACKE", "CDNNL"], path: "Sources/Tensor"),
     .target(name: "Autograd", dependencies: ["TensorCore"], path: "Sources/Autograd"),
     .target(name: "HDF5IO", dependencies: ["CHDF5"], path: "Sources/HDF5IO"),
+    .target(name: "Datasets", dependencies: ["TensorCore", "HDF5IO", "CTurboJPEG", "CPNG", "CZlib"], path: "Sources/Data"),
+    .target(name: "Layers", dependencies: ["TensorCore", "Autograd", "HDF5IO"], path: "Sources/Layers"),
 
     .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "CBLAS", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
 
@@ -33,5 +38,7 @@ let package = Package(
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport", "CKernels"]),
     .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TensorCore", "TestSupport"]),
     .testTarget(name: "HDF5IOTests", dependencies: ["HDF5IO", "TestSupport"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorCore", "HDF5IO", "TestSupport"]),
+    .testTarget(name: "LayersTests", dependencies: ["Layers", "Autograd", "TensorCore", "HDF5IO", "TestSupport"]),
   ]
 )
