@@ -30,7 +30,7 @@ let package = Package(
     .target(name: "Autograd", dependencies: ["TensorCore"], path: "Sources/Autograd"),
     .target(name: "HDF5IO", dependencies: ["CHDF5"], path: "Sources/HDF5IO"),
     .target(name: "Datasets", dependencies: ["TensorCore", "HDF5IO", "CTurboJPEG", "CPNG", "CZlib"], path: "Sources/Data"),
-    .target(name: "Layers", dependencies: ["TensorCore", "Autograd", "HDF5IO"], path: "Sources/Layers"),
+    .target(name: "Layers", dependencies: ["TensorCore", "Autograd", "HDF5IO", "CKernels"], path: "Sources/Layers"),
 
     .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "CBLAS", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
 

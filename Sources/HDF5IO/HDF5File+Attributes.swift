@@ -20,15 +20,24 @@ extension HDF5File {
     }
   }
 
-  /// A string attribute (variable- or fixed-length), or nil if absent.
+  /// A string attribute (variable- or fixed-length), or nil if absent. Array attributes are
+  /// joined with ", ".
   public func stringAttribute(_ name: String, of object: String = "/") throws -> String? {
+    try stringArrayAttribute(name, of: object)?.joined(separator: ", ")
+  }
+
+  /// All strings of a (scalar or array) string attribute, or nil if absent.
+  public func stringArrayAttribute(_ name: String, of object: String = "/") throws -> [String]? {
     try withHDF5 {
       guard let aid = try openAttribute(name, of: object) else { return nil }
       defer { H5Aclose(aid) }
       let ftype = H5Aget_type(aid)
       defer { H5Tclose(ftype) }
       guard H5Tget_class(ftype) == H5T_STRING else { throw fail("\(object)@\(name)", "attribute is not a string") }
-      return try readStrings(ftype, count: 1, name: "\(object)@\(name)") { mem, buf in H5Aread(aid, mem, buf) }.first
+      let space = H5Aget_space(aid)
+      defer { H5Sclose(space) }
+      let count = max(1, Int(H5Sget_simple_extent_npoints(space)))
+      return try readStrings(ftype, count: count, name: "\(object)@\(name)") { mem, buf in H5Aread(aid, mem, buf) }
     }
   }
 

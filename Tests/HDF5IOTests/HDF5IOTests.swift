@@ -69,6 +69,8 @@ import TestSupport
     #expect(names.count == 97)
     #expect(try f.shape(of: "conv1.weight") == [16, 3, 3, 3])
     #expect(try f.stringAttribute("architecture") == "cifar_resnet20")
+    let classes = try f.stringArrayAttribute("classes")
+    #expect(classes?.count == 10 && classes?.first == "airplane")
     let ref = try HDF5File(path: TestData.path("models/resnet20_reference.h5"), mode: .read)
     let files = try ref.readStrings("files")
     #expect(files.count == 64 && files[0] == "test/airplane/0000.jpg")

@@ -99,4 +99,12 @@ void ck_fake_quant_channels_grad(const float *g, const float *x, float *gx, int6
                                  int64_t inner, const float *inv_scale, const float *zero,
                                  float qmin, float qmax, ck_rounding rule);
 
+// ---- optimizers (PyTorch update rules) ----
+/// SGD with momentum / dampening / Nesterov / L2 weight decay. first != 0 initialises buf = d.
+void ck_sgd_update(float *p, const float *g, float *buf, int64_t n, float lr, float momentum, float dampening,
+                   float weight_decay, int nesterov, int first);
+/// Adam (decoupled != 0: AdamW). step counts from 1.
+void ck_adam_update(float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1, float beta2,
+                    float eps, float weight_decay, int decoupled, int64_t step);
+
 #endif

@@ -1,0 +1,40 @@
+import Autograd
+import TensorCore
+
+/// Fully connected layer (PyTorch's Linear): y = x·Wᵀ + b, weight [out, in].
+public final class Linear: Layer {
+  public let inFeatures: Int
+  public let outFeatures: Int
+  public let weight: Parameter
+  public let bias: Parameter?
+
+  public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rng: inout RandomGenerator) {
+    self.inFeatures = inFeatures
+    self.outFeatures = outFeatures
+    let bound = 1 / Float(inFeatures).squareRoot()
+    weight = Parameter(Tensor.uniform([outFeatures, inFeatures], low: -bound, high: bound, using: &rng))
+    self.bias = bias ? Parameter(Tensor.uniform([outFeatures], low: -bound, high: bound, using: &rng)) : nil
+  }
+
+  public init(weight: Tensor, bias: Tensor?) {
+    precondition(weight.rank == 2, "Linear: weight must be [out, in], got \(weight.shape)")
+    outFeatures = weight.shape[0]
+    inFeatures = weight.shape[1]
+    self.weight = Parameter(weight)
+    self.bias = bias.map { Parameter($0) }
+  }
+
+  public func forward(_ inputs: [Tensor]) -> Tensor {
+    Tensor.linear(single(inputs, "Linear"), weight: weight.tensor, bias: bias?.tensor)
+  }
+
+  public var namedParameters: [(name: String, parameter: Parameter)] {
+    [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+  }
+
+  public func flops(inputs: [Shape], output: Shape) -> Int { 2 * output.count * inFeatures + (bias == nil ? 0 : output.count) }
+
+  public func kaimingNormal(using rng: inout RandomGenerator) {
+    weight.value = Tensor.normal(weight.shape, std: (2 / Float(inFeatures)).squareRoot(), using: &rng)
+  }
+}
