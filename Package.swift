@@ -32,7 +32,7 @@ let package = Package(
     .target(name: "Datasets", dependencies: ["TensorCore", "HDF5IO", "CTurboJPEG", "CPNG", "CZlib"], path: "Sources/Data"),
     .target(name: "Layers", dependencies: ["TensorCore", "Autograd", "HDF5IO", "CKernels"], path: "Sources/Layers"),
 
-    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "CBLAS", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
+    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "Layers", "CBLAS", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
 
     .target(name: "TestSupport", dependencies: ["TensorCore", "Autograd"], path: "Tests/TestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport", "CKernels"]),

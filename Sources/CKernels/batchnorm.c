@@ -1,17 +1,25 @@
 #include "common.h"
 
-// Per-channel kernels for NCHW tensors viewed as [N, C, HW]. Channel statistics are reduced by one
-// task per channel, in (n, hw) order, in double: independent of the thread count.
+// Per-channel kernels for [N, C, H, W] tensors in either layout:
+//   block == 1: plain NCHW, element (n, c, s) at (n*C + c)*HW + s
+//   block  > 1: channel-blocked nChw{block}c (oneDNN's layout), element (n, c, s) at
+//               ((n*(C/block) + c/block)*HW + s)*block + c%block
+// Channel statistics are reduced by one task per channel group in (n, s) order, in double:
+// independent of the thread count.
 
 typedef struct {
   const float *x, *g;
   float *y;
-  int64_t N, C, HW;
+  int64_t N, C, HW, B;
   const float *p0, *p1, *p2, *p3;
   float *f0, *f1;
   double *d0, *d1;
   int flag;
 } ck_ch_job;
+
+#define CK_MAXB 16
+
+// ---- sums of x and x² per channel ----
 
 CK_CLONES
 static void ck_plane_sums(const float *x, int64_t n, double *s1, double *s2) {
@@ -24,22 +32,37 @@ static void ck_plane_sums(const float *x, int64_t n, double *s1, double *s2) {
   *s2 += (b[0] + b[1]) + (b[2] + b[3]);
 }
 
+CK_CLONES
+static void ck_block_sums(const float *x, int64_t hw, int64_t B, double *s1, double *s2) {
+  for (int64_t s = 0; s < hw; s++)
+    for (int64_t j = 0; j < B; j++) { double v = x[s * B + j]; s1[j] += v; s2[j] += v * v; }
+}
+
 static void ck_stats_task(void *ctx, int64_t b, int64_t e) {
   const ck_ch_job *j = (const ck_ch_job *)ctx;
-  for (int64_t c = b; c < e; c++) {
-    double s1 = 0, s2 = 0;
-    for (int64_t n = 0; n < j->N; n++) ck_plane_sums(j->x + (n * j->C + c) * j->HW, j->HW, &s1, &s2);
-    double m = (double)(j->N * j->HW);
-    double mean = s1 / m, var = s2 / m - mean * mean;
-    j->f0[c] = (float)mean;
-    j->f1[c] = (float)(var > 0 ? var : 0);
+  double m = (double)(j->N * j->HW);
+  for (int64_t t = b; t < e; t++) {  // t = channel (plain) or channel block
+    double s1[CK_MAXB] = {0}, s2[CK_MAXB] = {0};
+    if (j->B == 1) {
+      for (int64_t n = 0; n < j->N; n++) ck_plane_sums(j->x + (n * j->C + t) * j->HW, j->HW, &s1[0], &s2[0]);
+    } else {
+      int64_t cb = j->C / j->B;
+      for (int64_t n = 0; n < j->N; n++) ck_block_sums(j->x + (n * cb + t) * j->HW * j->B, j->HW, j->B, s1, s2);
+    }
+    for (int64_t k = 0; k < j->B; k++) {
+      double mean = s1[k] / m, var = s2[k] / m - mean * mean;
+      j->f0[t * j->B + k] = (float)mean;
+      j->f1[t * j->B + k] = (float)(var > 0 ? var : 0);
+    }
   }
 }
 
-void ck_channel_stats(const float *x, int64_t N, int64_t C, int64_t HW, float *mean, float *var) {
-  ck_ch_job j = {x, 0, 0, N, C, HW, 0, 0, 0, 0, mean, var, 0, 0, 0};
-  ck_parallel_for(C, 1, ck_stats_task, &j);
+void ck_channel_stats(const float *x, int64_t N, int64_t C, int64_t HW, int64_t block, float *mean, float *var) {
+  ck_ch_job j = {x, 0, 0, N, C, HW, block, 0, 0, 0, 0, mean, var, 0, 0, 0};
+  ck_parallel_for(C / block, 1, ck_stats_task, &j);
 }
+
+// ---- sums of x per channel ----
 
 CK_CLONES
 static void ck_plane_sum(const float *x, int64_t n, double *s) {
@@ -50,19 +73,31 @@ static void ck_plane_sum(const float *x, int64_t n, double *s) {
   *s += (a[0] + a[1]) + (a[2] + a[3]);
 }
 
+CK_CLONES
+static void ck_block_sum(const float *x, int64_t hw, int64_t B, double *s) {
+  for (int64_t p = 0; p < hw; p++) for (int64_t j = 0; j < B; j++) s[j] += x[p * B + j];
+}
+
 static void ck_sums_task(void *ctx, int64_t b, int64_t e) {
   const ck_ch_job *j = (const ck_ch_job *)ctx;
-  for (int64_t c = b; c < e; c++) {
-    double s = 0;
-    for (int64_t n = 0; n < j->N; n++) ck_plane_sum(j->x + (n * j->C + c) * j->HW, j->HW, &s);
-    j->d0[c] = s;
+  for (int64_t t = b; t < e; t++) {
+    double s[CK_MAXB] = {0};
+    if (j->B == 1) {
+      for (int64_t n = 0; n < j->N; n++) ck_plane_sum(j->x + (n * j->C + t) * j->HW, j->HW, &s[0]);
+    } else {
+      int64_t cb = j->C / j->B;
+      for (int64_t n = 0; n < j->N; n++) ck_block_sum(j->x + (n * cb + t) * j->HW * j->B, j->HW, j->B, s);
+    }
+    for (int64_t k = 0; k < j->B; k++) j->d0[t * j->B + k] = s[k];
   }
 }
 
-void ck_channel_sums(const float *x, int64_t N, int64_t C, int64_t HW, double *sums) {
-  ck_ch_job j = {x, 0, 0, N, C, HW, 0, 0, 0, 0, 0, 0, sums, 0, 0};
-  ck_parallel_for(C, 1, ck_sums_task, &j);
+void ck_channel_sums(const float *x, int64_t N, int64_t C, int64_t HW, int64_t block, double *sums) {
+  ck_ch_job j = {x, 0, 0, N, C, HW, block, 0, 0, 0, 0, 0, 0, sums, 0, 0};
+  ck_parallel_for(C / block, 1, ck_sums_task, &j);
 }
+
+// ---- y = x * scale[c] + shift[c] (optionally ReLU) ----
 
 CK_CLONES
 static void ck_affine_plane(const float *x, float *y, int64_t n, float a, float b, int relu) {
@@ -73,20 +108,36 @@ static void ck_affine_plane(const float *x, float *y, int64_t n, float a, float 
   }
 }
 
-static void ck_affine_task(void *ctx, int64_t b, int64_t e) {
-  const ck_ch_job *j = (const ck_ch_job *)ctx;
-  for (int64_t p = b; p < e; p++) {
-    int64_t c = p % j->C;
-    ck_affine_plane(j->x + p * j->HW, j->y + p * j->HW, j->HW, j->p0[c], j->p1[c], j->flag);
+CK_CLONES
+static void ck_affine_block(const float *x, float *y, int64_t hw, int64_t B, const float *a, const float *b, int relu) {
+  for (int64_t p = 0; p < hw; p++) {
+    for (int64_t j = 0; j < B; j++) {
+      float v = x[p * B + j] * a[j];
+      v = v + b[j];
+      y[p * B + j] = (relu && v < 0.0f) ? 0.0f : v;
+    }
   }
 }
 
-void ck_channel_affine(const float *x, float *y, int64_t N, int64_t C, int64_t HW,
-                       const float *scale, const float *shift, int relu) {
-  ck_ch_job j = {x, 0, y, N, C, HW, scale, shift, 0, 0, 0, 0, 0, 0, relu};
-  int64_t grain = HW >= CK_GRAIN ? 1 : CK_GRAIN / (HW ? HW : 1);
-  ck_parallel_for(N * C, grain, ck_affine_task, &j);
+static void ck_affine_task(void *ctx, int64_t b, int64_t e) {
+  const ck_ch_job *j = (const ck_ch_job *)ctx;
+  int64_t groups = j->C / j->B, len = j->HW * j->B;
+  for (int64_t p = b; p < e; p++) {  // p = (n, channel or channel block)
+    int64_t c = (p % groups) * j->B;
+    if (j->B == 1) ck_affine_plane(j->x + p * len, j->y + p * len, len, j->p0[c], j->p1[c], j->flag);
+    else ck_affine_block(j->x + p * len, j->y + p * len, j->HW, j->B, j->p0 + c, j->p1 + c, j->flag);
+  }
 }
+
+static int64_t ck_plane_grain(int64_t len) { return len >= CK_GRAIN ? 1 : CK_GRAIN / (len ? len : 1); }
+
+void ck_channel_affine(const float *x, float *y, int64_t N, int64_t C, int64_t HW, int64_t block,
+                       const float *scale, const float *shift, int relu) {
+  ck_ch_job j = {x, 0, y, N, C, HW, block, scale, shift, 0, 0, 0, 0, 0, 0, relu};
+  ck_parallel_for(N * (C / block), ck_plane_grain(HW * block), ck_affine_task, &j);
+}
+
+// ---- gradient sums: Σ g and Σ g·(x − mean[c]) per channel ----
 
 CK_CLONES
 static void ck_grad_plane_sums(const float *g, const float *x, int64_t n, float mean, double *sg, double *sgx) {
@@ -99,24 +150,44 @@ static void ck_grad_plane_sums(const float *g, const float *x, int64_t n, float 
   *sgx += (b[0] + b[1]) + (b[2] + b[3]);
 }
 
+CK_CLONES
+static void ck_grad_block_sums(const float *g, const float *x, int64_t hw, int64_t B, const float *mean,
+                               double *sg, double *sgx) {
+  for (int64_t p = 0; p < hw; p++)
+    for (int64_t j = 0; j < B; j++) {
+      double gv = g[p * B + j];
+      sg[j] += gv;
+      sgx[j] += gv * (double)(x[p * B + j] - mean[j]);
+    }
+}
+
 static void ck_grad_sums_task(void *ctx, int64_t b, int64_t e) {
   const ck_ch_job *j = (const ck_ch_job *)ctx;
-  for (int64_t c = b; c < e; c++) {
-    double sg = 0, sgx = 0;
-    for (int64_t n = 0; n < j->N; n++) {
-      int64_t off = (n * j->C + c) * j->HW;
-      ck_grad_plane_sums(j->g + off, j->x + off, j->HW, j->p0[c], &sg, &sgx);
+  for (int64_t t = b; t < e; t++) {
+    double sg[CK_MAXB] = {0}, sgx[CK_MAXB] = {0};
+    if (j->B == 1) {
+      for (int64_t n = 0; n < j->N; n++) {
+        int64_t off = (n * j->C + t) * j->HW;
+        ck_grad_plane_sums(j->g + off, j->x + off, j->HW, j->p0[t], &sg[0], &sgx[0]);
+      }
+    } else {
+      int64_t cb = j->C / j->B;
+      for (int64_t n = 0; n < j->N; n++) {
+        int64_t off = (n * cb + t) * j->HW * j->B;
+        ck_grad_block_sums(j->g + off, j->x + off, j->HW, j->B, j->p0 + t * j->B, sg, sgx);
+      }
     }
-    j->d0[c] = sg;
-    j->d1[c] = sgx;
+    for (int64_t k = 0; k < j->B; k++) { j->d0[t * j->B + k] = sg[k]; j->d1[t * j->B + k] = sgx[k]; }
   }
 }
 
-void ck_channel_grad_sums(const float *g, const float *x, int64_t N, int64_t C, int64_t HW,
+void ck_channel_grad_sums(const float *g, const float *x, int64_t N, int64_t C, int64_t HW, int64_t block,
                           const float *mean, double *sum_g, double *sum_gx) {
-  ck_ch_job j = {x, g, 0, N, C, HW, mean, 0, 0, 0, 0, 0, sum_g, sum_gx, 0};
-  ck_parallel_for(C, 1, ck_grad_sums_task, &j);
+  ck_ch_job j = {x, g, 0, N, C, HW, block, mean, 0, 0, 0, 0, 0, sum_g, sum_gx, 0};
+  ck_parallel_for(C / block, 1, ck_grad_sums_task, &j);
 }
+
+// ---- dx = a[c]·g + b[c]·(x − mean[c]) + d[c] ----
 
 CK_CLONES
 static void ck_grad_input_plane(const float *g, const float *x, float *dx, int64_t n, float mean, float a, float b, float d) {
@@ -127,18 +198,59 @@ static void ck_grad_input_plane(const float *g, const float *x, float *dx, int64
   }
 }
 
+CK_CLONES
+static void ck_grad_input_block(const float *g, const float *x, float *dx, int64_t hw, int64_t B, const float *mean,
+                                const float *a, const float *b, const float *d) {
+  for (int64_t p = 0; p < hw; p++)
+    for (int64_t j = 0; j < B; j++) {
+      float t1 = a[j] * g[p * B + j];
+      float t2 = b[j] * (x[p * B + j] - mean[j]);
+      dx[p * B + j] = (t1 + t2) + d[j];
+    }
+}
+
 static void ck_grad_input_task(void *ctx, int64_t b, int64_t e) {
   const ck_ch_job *j = (const ck_ch_job *)ctx;
+  int64_t groups = j->C / j->B, len = j->HW * j->B;
   for (int64_t p = b; p < e; p++) {
-    int64_t c = p % j->C;
-    int64_t off = p * j->HW;
-    ck_grad_input_plane(j->g + off, j->x + off, j->y + off, j->HW, j->p0[c], j->p1[c], j->p2[c], j->p3[c]);
+    int64_t c = (p % groups) * j->B, off = p * len;
+    if (j->B == 1) ck_grad_input_plane(j->g + off, j->x + off, j->y + off, len, j->p0[c], j->p1[c], j->p2[c], j->p3[c]);
+    else ck_grad_input_block(j->g + off, j->x + off, j->y + off, j->HW, j->B, j->p0 + c, j->p1 + c, j->p2 + c, j->p3 + c);
   }
 }
 
-void ck_channel_grad_input(const float *g, const float *x, float *dx, int64_t N, int64_t C, int64_t HW,
+void ck_channel_grad_input(const float *g, const float *x, float *dx, int64_t N, int64_t C, int64_t HW, int64_t block,
                            const float *mean, const float *a, const float *b, const float *d) {
-  ck_ch_job j = {x, g, dx, N, C, HW, mean, a, b, d, 0, 0, 0, 0, 0};
-  int64_t grain = HW >= CK_GRAIN ? 1 : CK_GRAIN / (HW ? HW : 1);
-  ck_parallel_for(N * C, grain, ck_grad_input_task, &j);
+  ck_ch_job j = {x, g, dx, N, C, HW, block, mean, a, b, d, 0, 0, 0, 0, 0};
+  ck_parallel_for(N * (C / block), ck_plane_grain(HW * block), ck_grad_input_task, &j);
+}
+
+// ---- layout conversion between NCHW and nChw{block}c ----
+
+typedef struct {
+  const float *x;
+  float *y;
+  int64_t C, HW, B;
+  int to_blocked;
+} ck_layout_job;
+
+CK_CLONES
+static void ck_layout_range(const ck_layout_job *j, int64_t b, int64_t e) {
+  int64_t groups = j->C / j->B;
+  for (int64_t p = b; p < e; p++) {  // p = (n, channel block)
+    int64_t n = p / groups, cb = p % groups;
+    for (int64_t k = 0; k < j->B; k++) {
+      int64_t c = cb * j->B + k;
+      int64_t poff = (n * j->C + c) * j->HW, boff = p * j->HW * j->B + k;
+      if (j->to_blocked) for (int64_t s = 0; s < j->HW; s++) j->y[boff + s * j->B] = j->x[poff + s];
+      else for (int64_t s = 0; s < j->HW; s++) j->y[poff + s] = j->x[boff + s * j->B];
+    }
+  }
+}
+
+static void ck_layout_task(void *ctx, int64_t b, int64_t e) { ck_layout_range((const ck_layout_job *)ctx, b, e); }
+
+void ck_convert_layout(const float *x, float *y, int64_t N, int64_t C, int64_t HW, int64_t block, int to_blocked) {
+  ck_layout_job j = {x, y, C, HW, block, to_blocked};
+  ck_parallel_for(N * (C / block), ck_plane_grain(HW * block), ck_layout_task, &j);
 }

@@ -5,20 +5,26 @@
 public struct Tensor: @unchecked Sendable {
   public let shape: Shape
   var storage: TensorStorage
+  /// Order of the elements in memory. Convolutions may produce channel-blocked tensors; every
+  /// API that exposes element order (scalars, buffers, subscripts) presents row-major order.
+  public private(set) var layout: TensorLayout
   /// Set by `Autograd` on results of recorded operations; opaque to this module.
   public var tapeNode: AnyObject?
 
   /// A tensor with uninitialised contents (for kernels that write every element).
-  init(uninitializedShape shape: Shape) {
+  init(uninitializedShape shape: Shape, layout: TensorLayout = .rowMajor) {
+    layout.validate(for: shape)
     self.shape = shape
     self.storage = TensorStorage(count: shape.count)
+    self.layout = layout
     self.tapeNode = nil
   }
 
-  init(shape: Shape, storage: TensorStorage) {
+  init(shape: Shape, storage: TensorStorage, layout: TensorLayout = .rowMajor) {
     precondition(storage.count == shape.count)
     self.shape = shape
     self.storage = storage
+    self.layout = layout
     self.tapeNode = nil
   }
 
@@ -52,18 +58,36 @@ public struct Tensor: @unchecked Sendable {
     return t
   }
 
+  /// Read access to the elements in row-major order.
   public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
-    try body(UnsafeBufferPointer(start: storage.pointer, count: count))
+    let t = rowMajor
+    return try body(UnsafeBufferPointer(start: t.storage.pointer, count: count))
   }
 
-  /// Gives write access to the elements, copying the storage first if it is shared.
+  /// Write access to the elements in row-major order, copying the storage first if it is shared.
   public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+    if layout != .rowMajor {
+      let node = tapeNode
+      self = rowMajor
+      tapeNode = node
+    }
     if !isKnownUniquelyReferenced(&storage) { storage = TensorStorage(copying: storage) }
     return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: count))
   }
 
-  /// Read-only pointer for kernels; valid while `self` is alive.
-  var pointer: UnsafeMutablePointer<Float> { storage.pointer }
+  /// Pointer for kernels that require row-major order (traps on other layouts, so a kernel that
+  /// forgot to convert fails loudly instead of computing garbage).
+  var pointer: UnsafeMutablePointer<Float> {
+    precondition(layout == .rowMajor, "internal: row-major kernel called on a \(layout) tensor")
+    return storage.pointer
+  }
+
+  /// Pointer to the elements in their stored layout (for layout-aware kernels).
+  var storagePointer: UnsafeMutablePointer<Float> { storage.pointer }
+
+  /// The same values in row-major order (self when already row-major; a converted, untracked
+  /// copy otherwise).
+  public var rowMajor: Tensor { layout == .rowMajor ? self : Kernels.convertLayout(self, to: .rowMajor) }
 
   /// All elements in row-major order.
   public var scalars: [Float] { withUnsafeBufferPointer { Array($0) } }
@@ -76,7 +100,10 @@ public struct Tensor: @unchecked Sendable {
 
   /// Element access by full index (slow path, for tests and small tensors).
   public subscript(_ index: Int...) -> Float {
-    get { storage.pointer[flatIndex(index)] }
+    get {
+      let i = flatIndex(index)
+      return withUnsafeBufferPointer { $0[i] }
+    }
     set {
       let i = flatIndex(index)
       withUnsafeMutableBufferPointer { $0[i] = newValue }
@@ -93,10 +120,10 @@ public struct Tensor: @unchecked Sendable {
     return flat
   }
 
-  /// Same elements, new shape with the same element count (no copy).
+  /// Same elements, new shape with the same element count (no copy when row-major).
   public func reshapedRaw(to newShape: Shape) -> Tensor {
     precondition(newShape.count == count, "reshape: cannot view \(shape) (\(count) elements) as \(newShape) (\(newShape.count) elements)")
-    return Tensor(shape: newShape, storage: storage)
+    return Tensor(shape: newShape, storage: rowMajor.storage)
   }
 
   /// True when both tensors share one buffer (no copy has happened).

@@ -16,6 +16,7 @@ extension Tensor {
     let shift = (0..<c).map { bv[$0] - mean[$0] * scale[$0] }
     let xv = x.detached
     let y = Kernels.channelAffine(x, scale: scale, shift: shift).recorded(from: [x, gamma, beta]) { g in
+      let g = Kernels.convertLayout(g, to: xv.layout)
       let (sumG, sumGX) = Kernels.channelGradSums(g, xv, mean: mean)
       let m = Double(xv.count / c)
       var a = [Float](repeating: 0, count: c), b = a, d = a, dGamma = a, dBeta = a

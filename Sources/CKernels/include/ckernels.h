@@ -59,20 +59,22 @@ void ck_argmax(const float *x, int64_t *out, int64_t outer, int64_t r, int64_t i
 // ---- softmax over the last axis of [rows, cols] ----
 void ck_softmax(const float *x, float *y, int64_t rows, int64_t cols, int log_softmax);
 
-// ---- batch norm over x [N, C, HW] (NCHW), statistics per channel ----
+// ---- per-channel kernels over x [N, C, HW]: plain NCHW (block 1) or nChw{block}c ----
 /// mean and biased variance per channel (double accumulation, fixed order)
-void ck_channel_stats(const float *x, int64_t N, int64_t C, int64_t HW, float *mean, float *var);
+void ck_channel_stats(const float *x, int64_t N, int64_t C, int64_t HW, int64_t block, float *mean, float *var);
 /// y = x * scale[c] + shift[c]; relu != 0 clamps at 0 afterwards
-void ck_channel_affine(const float *x, float *y, int64_t N, int64_t C, int64_t HW,
+void ck_channel_affine(const float *x, float *y, int64_t N, int64_t C, int64_t HW, int64_t block,
                        const float *scale, const float *shift, int relu);
 /// per channel: sum_g = sum(g), sum_gx = sum(g * (x - mean[c]))
-void ck_channel_grad_sums(const float *g, const float *x, int64_t N, int64_t C, int64_t HW,
+void ck_channel_grad_sums(const float *g, const float *x, int64_t N, int64_t C, int64_t HW, int64_t block,
                           const float *mean, double *sum_g, double *sum_gx);
 /// per channel: dx = a[c] * g + b[c] * (x - mean[c]) + d[c]
-void ck_channel_grad_input(const float *g, const float *x, float *dx, int64_t N, int64_t C, int64_t HW,
+void ck_channel_grad_input(const float *g, const float *x, float *dx, int64_t N, int64_t C, int64_t HW, int64_t block,
                            const float *mean, const float *a, const float *b, const float *d);
 /// per channel sums of x over N and HW (double accumulation)
-void ck_channel_sums(const float *x, int64_t N, int64_t C, int64_t HW, double *sums);
+void ck_channel_sums(const float *x, int64_t N, int64_t C, int64_t HW, int64_t block, double *sums);
+/// NCHW <-> nChw{block}c (to_blocked != 0: plain x to blocked y)
+void ck_convert_layout(const float *x, float *y, int64_t N, int64_t C, int64_t HW, int64_t block, int to_blocked);
 
 // ---- pooling over x [NC, H, W] ----
 void ck_maxpool2d(const float *x, float *y, int32_t *argmax, int64_t nc, int h, int w,

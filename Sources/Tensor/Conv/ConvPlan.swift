@@ -78,9 +78,9 @@ final class ConvPlan: @unchecked Sendable {
     case .backwardData: (false, true, true)
     case .backwardWeights: (true, false, true)
     }
-    source = DNNLOperand(plain: plainSrc, chosen: chosenSrc, input: srcIn)
-    weights = DNNLOperand(plain: plainW, chosen: chosenW, input: wIn)
-    destination = DNNLOperand(plain: plainDst, chosen: chosenDst, input: dstIn)
+    source = DNNLOperand(plain: plainSrc, chosen: chosenSrc, dims: key.input, input: srcIn, allowBlocked: true)
+    weights = DNNLOperand(plain: plainW, chosen: chosenW, dims: wDims, input: wIn, allowBlocked: false)
+    destination = DNNLOperand(plain: plainDst, chosen: chosenDst, dims: out, input: dstIn, allowBlocked: true)
     bias = key.hasBias ? biasDesc : nil
     var p: dnnl_primitive_t?
     dnnlCheck(dnnl_primitive_create(&p, pd), "convolution primitive")

@@ -100,20 +100,41 @@ func runReorder(_ r: DNNLReorder, from: dnnl_memory_desc_t, _ src: UnsafeMutable
   b.destroy()
 }
 
-/// One operand of a primitive: its plain layout, the layout the primitive wants, and the reorder.
+/// One operand of a primitive: its plain layout, the layout the primitive wants, and how to get
+/// there. When the wanted layout is one a `Tensor` can hold (`layout` non-nil), tensors are passed
+/// in that layout directly and results come back in it; otherwise oneDNN reorders to and from a
+/// scratch buffer.
 struct DNNLOperand {
   let plain: dnnl_memory_desc_t
   let chosen: dnnl_memory_desc_t
-  let reorderIn: DNNLReorder?   // plain -> chosen
-  let reorderOut: DNNLReorder?  // chosen -> plain
-  init(plain: dnnl_memory_desc_t, chosen: dnnl_memory_desc_t, input: Bool) {
+  let layout: TensorLayout?
+  let reorderIn: DNNLReorder?   // plain -> chosen (inputs without a tensor layout)
+  let reorderOut: DNNLReorder?  // chosen -> plain (outputs without a tensor layout)
+
+  init(plain: dnnl_memory_desc_t, chosen: dnnl_memory_desc_t, dims: [Int], input: Bool, allowBlocked: Bool) {
     self.plain = plain
     self.chosen = chosen
-    reorderIn = input ? DNNLReorder(from: plain, to: chosen) : nil
-    reorderOut = input ? nil : DNNLReorder(from: chosen, to: plain)
+    let layout = allowBlocked ? tensorLayout(of: chosen, dims: dims) : (descEqual(plain, chosen) ? .rowMajor : nil)
+    self.layout = layout
+    reorderIn = input && layout == nil ? DNNLReorder(from: plain, to: chosen) : nil
+    reorderOut = !input && layout == nil ? DNNLReorder(from: chosen, to: plain) : nil
   }
-  var needsReorder: Bool { reorderIn != nil || reorderOut != nil }
   var chosenBytes: Int { descSize(chosen) }
+}
+
+func descEqual(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
+  var x = a, y = b
+  return dnnl_memory_desc_equal(&x, &y) != 0
+}
+
+/// The tensor layout equal to a chosen 4-D descriptor, if there is one.
+func tensorLayout(of chosen: dnnl_memory_desc_t, dims: [Int]) -> TensorLayout? {
+  guard dims.count == 4 else { return nil }
+  if descEqual(chosen, plainDesc(dims, tag: dnnl_nchw)) { return .rowMajor }
+  for (b, tag) in [(8, dnnl_nChw8c), (16, dnnl_nChw16c), (4, dnnl_nChw4c)] where dims[1] % b == 0 {
+    if descEqual(chosen, plainDesc(dims, tag: tag)) { return .channelBlocked(b) }
+  }
+  return nil
 }
 
 /// Thread-safe cache of created primitives.

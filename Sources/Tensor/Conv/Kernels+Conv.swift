@@ -1,14 +1,22 @@
 import CDNNL
 
+// Convolution entry points. Activations may arrive and leave in oneDNN's channel-blocked layout
+// (`TensorLayout.channelBlocked`), so consecutive layers pass blocked tensors without reorders;
+// weights are always row-major OIHW.
+
 extension Kernels {
   /// 2-D convolution, NCHW input [N, C, H, W], weight [O, C/groups, KH, KW], optional bias [O].
+  /// The result may be channel-blocked (see `Tensor.layout`).
   public static func conv2d(_ x: Tensor, weight w: Tensor, bias: Tensor? = nil, geometry g: ConvGeometry) -> Tensor {
     let outShape = g.outputShape(input: x.shape, weight: w.shape)
     if let bias { precondition(bias.shape == [w.shape[0]], "conv2d: bias \(bias.shape) does not match \(w.shape[0]) output channels") }
     let plan = ConvPlan.get(.forward, input: x.shape, weight: w.shape, geometry: g, hasBias: bias != nil)
-    let y = Tensor(uninitializedShape: outShape)
-    execute(plan, source: x.pointer, weights: w.pointer, destination: y.pointer, bias: bias?.pointer,
-            biasArg: dnnlArgBias, args: (dnnlArgSrc, dnnlArgWeights, dnnlArgDst))
+    var run = ConvRun(plan)
+    run.input(dnnlArgSrc, plan.source, x)
+    run.input(dnnlArgWeights, plan.weights, w.rowMajor)
+    if let bias { run.bias(dnnlArgBias, plan.bias!, bias.rowMajor) }
+    let y = run.output(dnnlArgDst, plan.destination, outShape)
+    run.execute()
     return y
   }
 
@@ -17,9 +25,11 @@ extension Kernels {
     let outShape = g.outputShape(input: inputShape, weight: w.shape)
     precondition(gy.shape == outShape, "conv2dBackwardData: gradient \(gy.shape) does not match output \(outShape)")
     let plan = ConvPlan.get(.backwardData, input: inputShape, weight: w.shape, geometry: g, hasBias: false)
-    let dx = Tensor(uninitializedShape: inputShape)
-    execute(plan, source: dx.pointer, weights: w.pointer, destination: gy.pointer, bias: nil, biasArg: 0,
-            args: (dnnlArgDiffSrc, dnnlArgWeights, dnnlArgDiffDst))
+    var run = ConvRun(plan)
+    run.input(dnnlArgDiffDst, plan.destination, gy)
+    run.input(dnnlArgWeights, plan.weights, w.rowMajor)
+    let dx = run.output(dnnlArgDiffSrc, plan.source, inputShape)
+    run.execute()
     return dx
   }
 
@@ -29,47 +39,81 @@ extension Kernels {
     let outShape = g.outputShape(input: x.shape, weight: weightShape)
     precondition(gy.shape == outShape, "conv2dBackwardWeights: gradient \(gy.shape) does not match output \(outShape)")
     let plan = ConvPlan.get(.backwardWeights, input: x.shape, weight: weightShape, geometry: g, hasBias: withBias)
-    let dw = Tensor(uninitializedShape: weightShape)
+    var run = ConvRun(plan)
+    run.input(dnnlArgSrc, plan.source, x)
+    run.input(dnnlArgDiffDst, plan.destination, gy)
+    let dw = run.output(dnnlArgDiffWeights, plan.weights, weightShape)
     let db = withBias ? Tensor(uninitializedShape: [weightShape[0]]) : nil
-    execute(plan, source: x.pointer, weights: dw.pointer, destination: gy.pointer, bias: db?.pointer,
-            biasArg: dnnlArgDiffBias, args: (dnnlArgSrc, dnnlArgDiffWeights, dnnlArgDiffDst))
-    return (dw, db)
+    if let db { run.bias(dnnlArgDiffBias, plan.bias!, db) }
+    run.execute()
+    return (dw.rowMajor, db)
+  }
+}
+
+/// Binds tensors to one execution of a convolution plan.
+struct ConvRun {
+  let plan: ConvPlan
+  private var args: [dnnl_exec_arg_t] = []
+  private var memories: [DNNLMemory] = []
+  private var buffers: [DNNLBuffer] = []
+  private var keepAlive: [Tensor] = []
+  private var inputReorders: [(DNNLReorder, dnnl_memory_desc_t, UnsafeMutableRawPointer, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = []
+  private var outputReorders: [(DNNLReorder, dnnl_memory_desc_t, UnsafeMutableRawPointer, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = []
+
+  init(_ plan: ConvPlan) { self.plan = plan }
+
+  private mutating func bind(_ name: Int32, _ desc: dnnl_memory_desc_t, _ pointer: UnsafeMutableRawPointer) {
+    let m = DNNLMemory(desc, pointer)
+    memories.append(m)
+    args.append(dnnl_exec_arg_t(arg: name, memory: m.handle))
   }
 
-  /// Runs a plan on plain-layout buffers, reordering operands in and out of the blocked layouts.
-  private static func execute(_ plan: ConvPlan, source: UnsafeMutablePointer<Float>, weights: UnsafeMutablePointer<Float>,
-                              destination: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>?,
-                              biasArg: Int32, args names: (Int32, Int32, Int32)) {
-    DNNLEngine.shared.run { stream in
-      let operands = [(plan.source, UnsafeMutableRawPointer(source), names.0),
-                      (plan.weights, UnsafeMutableRawPointer(weights), names.1),
-                      (plan.destination, UnsafeMutableRawPointer(destination), names.2)]
-      var buffers: [DNNLBuffer] = []
-      var memories: [DNNLMemory] = []
-      var args: [dnnl_exec_arg_t] = []
-      var pending: [(DNNLReorder, dnnl_memory_desc_t, UnsafeMutableRawPointer, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = []
-      for (operand, plain, name) in operands {
-        var pointer = plain
-        if operand.needsReorder {
-          let buf = DNNLBuffer(bytes: operand.chosenBytes)
-          buffers.append(buf)
-          pointer = buf.pointer
-          if let r = operand.reorderIn { runReorder(r, from: operand.plain, plain, to: operand.chosen, buf.pointer, stream) }
-          if let r = operand.reorderOut { pending.append((r, operand.chosen, buf.pointer, operand.plain, plain)) }
-        }
-        let m = DNNLMemory(operand.chosen, pointer)
-        memories.append(m)
-        args.append(dnnl_exec_arg_t(arg: name, memory: m.handle))
-      }
-      if let bias, let desc = plan.bias {
-        let m = DNNLMemory(desc, UnsafeMutableRawPointer(bias))
-        memories.append(m)
-        args.append(dnnl_exec_arg_t(arg: biasArg, memory: m.handle))
-      }
-      dnnlCheck(dnnl_primitive_execute(plan.primitive, stream, Int32(args.count), &args), "convolution")
-      for (r, from, src, to, dst) in pending { runReorder(r, from: from, src, to: to, dst, stream) }
-      memories.forEach { $0.destroy() }
-      buffers.forEach { $0.free() }
+  /// A tensor read by the primitive: converted to the wanted layout, or reordered into scratch.
+  mutating func input(_ name: Int32, _ operand: DNNLOperand, _ t: Tensor) {
+    if let layout = operand.layout {
+      let converted = Kernels.convertLayout(t, to: layout)
+      keepAlive.append(converted)
+      bind(name, operand.chosen, UnsafeMutableRawPointer(converted.storagePointer))
+    } else {
+      let plain = t.rowMajor
+      keepAlive.append(plain)
+      let buf = DNNLBuffer(bytes: operand.chosenBytes)
+      buffers.append(buf)
+      inputReorders.append((operand.reorderIn!, operand.plain, UnsafeMutableRawPointer(plain.storagePointer), operand.chosen, buf.pointer))
+      bind(name, operand.chosen, buf.pointer)
     }
+  }
+
+  /// A tensor written by the primitive, in its wanted layout when a tensor can hold it.
+  mutating func output(_ name: Int32, _ operand: DNNLOperand, _ shape: Shape) -> Tensor {
+    if let layout = operand.layout {
+      let t = Tensor(uninitializedShape: shape, layout: layout)
+      bind(name, operand.chosen, UnsafeMutableRawPointer(t.storagePointer))
+      return t
+    }
+    let t = Tensor(uninitializedShape: shape)
+    let buf = DNNLBuffer(bytes: operand.chosenBytes)
+    buffers.append(buf)
+    outputReorders.append((operand.reorderOut!, operand.chosen, buf.pointer, operand.plain, UnsafeMutableRawPointer(t.storagePointer)))
+    bind(name, operand.chosen, buf.pointer)
+    return t
+  }
+
+  /// A bias (or bias gradient) in plain layout.
+  mutating func bias(_ name: Int32, _ desc: dnnl_memory_desc_t, _ t: Tensor) {
+    keepAlive.append(t)
+    bind(name, desc, UnsafeMutableRawPointer(t.storagePointer))
+  }
+
+  func execute() {
+    DNNLEngine.shared.run { stream in
+      for (r, from, src, to, dst) in inputReorders { runReorder(r, from: from, src, to: to, dst, stream) }
+      var a = args
+      dnnlCheck(dnnl_primitive_execute(plan.primitive, stream, Int32(a.count), &a), "convolution")
+      for (r, from, src, to, dst) in outputReorders { runReorder(r, from: from, src, to: to, dst, stream) }
+    }
+    memories.forEach { $0.destroy() }
+    buffers.forEach { $0.free() }
+    withExtendedLifetime(keepAlive) {}
   }
 }

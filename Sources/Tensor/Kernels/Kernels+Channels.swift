@@ -8,13 +8,16 @@ extension Kernels {
     return (d[0], d[1], d[2...].reduce(1, *))
   }
 
+  /// Block size argument for the C kernels (1 = row-major).
+  static func block(_ x: Tensor) -> Int64 { Int64(x.layout.block) }
+
   /// Per-channel mean and biased variance over all axes but 1.
   public static func channelStats(_ x: Tensor) -> (mean: [Float], variance: [Float]) {
     let (n, c, hw) = channelDims(x, "channelStats")
     var mean = [Float](repeating: 0, count: c), variance = mean
     mean.withUnsafeMutableBufferPointer { m in
       variance.withUnsafeMutableBufferPointer { v in
-        ck_channel_stats(x.pointer, Int64(n), Int64(c), Int64(hw), m.baseAddress, v.baseAddress)
+        ck_channel_stats(x.storagePointer, Int64(n), Int64(c), Int64(hw), block(x), m.baseAddress, v.baseAddress)
       }
     }
     return (mean, variance)
@@ -24,7 +27,7 @@ extension Kernels {
   public static func channelSums(_ x: Tensor) -> [Double] {
     let (n, c, hw) = channelDims(x, "channelSums")
     var s = [Double](repeating: 0, count: c)
-    s.withUnsafeMutableBufferPointer { ck_channel_sums(x.pointer, Int64(n), Int64(c), Int64(hw), $0.baseAddress) }
+    s.withUnsafeMutableBufferPointer { ck_channel_sums(x.storagePointer, Int64(n), Int64(c), Int64(hw), block(x), $0.baseAddress) }
     return s
   }
 
@@ -32,19 +35,20 @@ extension Kernels {
   public static func channelAffine(_ x: Tensor, scale: [Float], shift: [Float], relu: Bool = false) -> Tensor {
     let (n, c, hw) = channelDims(x, "channelAffine")
     precondition(scale.count == c && shift.count == c, "channelAffine: \(scale.count) scales / \(shift.count) shifts for \(c) channels of \(x.shape)")
-    let out = Tensor(uninitializedShape: x.shape)
-    ck_channel_affine(x.pointer, out.pointer, Int64(n), Int64(c), Int64(hw), scale, shift, relu ? 1 : 0)
+    let out = Tensor(uninitializedShape: x.shape, layout: x.layout)
+    ck_channel_affine(x.storagePointer, out.storagePointer, Int64(n), Int64(c), Int64(hw), block(x), scale, shift, relu ? 1 : 0)
     return out
   }
 
   /// Per channel: (Σ g, Σ g·(x − mean[c])) in double.
   public static func channelGradSums(_ g: Tensor, _ x: Tensor, mean: [Float]) -> (sumG: [Double], sumGX: [Double]) {
     precondition(g.shape == x.shape, "channelGradSums: gradient \(g.shape) and input \(x.shape) differ")
+    let g = convertLayout(g, to: x.layout)
     let (n, c, hw) = channelDims(x, "channelGradSums")
     var sg = [Double](repeating: 0, count: c), sgx = sg
     sg.withUnsafeMutableBufferPointer { a in
       sgx.withUnsafeMutableBufferPointer { b in
-        ck_channel_grad_sums(g.pointer, x.pointer, Int64(n), Int64(c), Int64(hw), mean, a.baseAddress, b.baseAddress)
+        ck_channel_grad_sums(g.storagePointer, x.storagePointer, Int64(n), Int64(c), Int64(hw), block(x), mean, a.baseAddress, b.baseAddress)
       }
     }
     return (sg, sgx)
@@ -53,8 +57,9 @@ extension Kernels {
   /// Per channel: dx = a[c]·g + b[c]·(x − mean[c]) + d[c].
   public static func channelGradInput(_ g: Tensor, _ x: Tensor, mean: [Float], a: [Float], b: [Float], d: [Float]) -> Tensor {
     let (n, c, hw) = channelDims(x, "channelGradInput")
-    let out = Tensor(uninitializedShape: x.shape)
-    ck_channel_grad_input(g.pointer, x.pointer, out.pointer, Int64(n), Int64(c), Int64(hw), mean, a, b, d)
+    let g = convertLayout(g, to: x.layout)
+    let out = Tensor(uninitializedShape: x.shape, layout: x.layout)
+    ck_channel_grad_input(g.storagePointer, x.storagePointer, out.storagePointer, Int64(n), Int64(c), Int64(hw), block(x), mean, a, b, d)
     return out
   }
 }

@@ -25,8 +25,8 @@ public struct QuantGrid: Hashable, Sendable {
 
 extension Kernels {
   public static func fakeQuantize(_ x: Tensor, _ grid: QuantGrid) -> Tensor {
-    let out = Tensor(uninitializedShape: x.shape)
-    ck_fake_quant(x.pointer, out.pointer, Int64(x.count), grid.inverseScale, grid.scale, grid.zeroPoint,
+    let out = Tensor(uninitializedShape: x.shape, layout: x.layout)
+    ck_fake_quant(x.storagePointer, out.storagePointer, Int64(x.count), grid.inverseScale, grid.scale, grid.zeroPoint,
                   grid.qmin, grid.qmax, grid.rounding.c)
     return out
   }
@@ -34,8 +34,9 @@ extension Kernels {
   /// Straight-through gradient: g where the unclamped integer lies in [qmin, qmax], else 0.
   public static func fakeQuantizeGradient(_ g: Tensor, _ x: Tensor, _ grid: QuantGrid) -> Tensor {
     precondition(g.shape == x.shape, "fakeQuantizeGradient: gradient \(g.shape) and input \(x.shape) differ")
-    let out = Tensor(uninitializedShape: x.shape)
-    ck_fake_quant_grad(g.pointer, x.pointer, out.pointer, Int64(x.count), grid.inverseScale, grid.zeroPoint,
+    let g = convertLayout(g, to: x.layout)
+    let out = Tensor(uninitializedShape: x.shape, layout: x.layout)
+    ck_fake_quant_grad(g.storagePointer, x.storagePointer, out.storagePointer, Int64(x.count), grid.inverseScale, grid.zeroPoint,
                        grid.qmin, grid.qmax, grid.rounding.c)
     return out
   }
@@ -43,6 +44,7 @@ extension Kernels {
   /// Per-channel fake-quant along `axis` (scales, zero points per channel; one rounding and range).
   public static func fakeQuantize(_ x: Tensor, axis: Int, scales: [Float], zeroPoints: [Float]?,
                                   qmin: Float, qmax: Float, rounding: RoundingRule) -> Tensor {
+    let x = x.rowMajor
     let (outer, c, inner) = axisSplit(x.shape, axis, scales.count, "fakeQuantize")
     let inv = scales.map { 1 / $0 }
     let out = Tensor(uninitializedShape: x.shape)
@@ -55,6 +57,7 @@ extension Kernels {
 
   public static func fakeQuantizeGradient(_ g: Tensor, _ x: Tensor, axis: Int, scales: [Float], zeroPoints: [Float]?,
                                           qmin: Float, qmax: Float, rounding: RoundingRule) -> Tensor {
+    let (x, g) = (x.rowMajor, g.rowMajor)
     let (outer, c, inner) = axisSplit(x.shape, axis, scales.count, "fakeQuantizeGradient")
     let inv = scales.map { 1 / $0 }
     let out = Tensor(uninitializedShape: x.shape)

@@ -4,6 +4,7 @@ extension Kernels {
   /// Matrix product over the last two axes, with NumPy broadcasting of leading (batch) axes.
   /// a: [..., M, K] (or [..., K, M] when transposeA), b: [..., K, N] (or [..., N, K] when transposeB).
   public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+    let (a, b) = (a.rowMajor, b.rowMajor)
     precondition(a.rank >= 2 && b.rank >= 2, "matmul: operands need rank >= 2, got \(a.shape) and \(b.shape)")
     let ad = a.shape.dims, bd = b.shape.dims
     let m = transposeA ? ad[ad.count - 1] : ad[ad.count - 2]

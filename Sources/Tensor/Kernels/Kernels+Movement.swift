@@ -26,6 +26,7 @@ public struct SliceRange: Hashable, Sendable {
 extension Kernels {
   /// Copies the strided view (offset, shape, strides) of x into a new contiguous tensor.
   static func gather(_ x: Tensor, offset: Int, shape: Shape, strides: [Int]) -> Tensor {
+    let x = x.rowMajor
     let out = Tensor(uninitializedShape: shape)
     if shape.count == 0 { return out }
     let (dims, s) = coalesce(shape.dims, [strides])
@@ -40,6 +41,7 @@ extension Kernels {
   /// Writes (or adds) x into the strided view (offset, strides) of `target`.
   static func scatter(_ x: Tensor, into target: inout Tensor, offset: Int, strides: [Int], accumulate: Bool) {
     if x.count == 0 { return }
+    let x = x.rowMajor
     let (dims, s) = coalesce(x.shape.dims, [strides])
     target.withUnsafeMutableBufferPointer { buf in
       dims.int64.withUnsafeBufferPointer { d in
@@ -165,6 +167,6 @@ extension Kernels {
 
   /// A copy with the same shape (fresh storage).
   public static func copy(_ x: Tensor) -> Tensor {
-    Tensor(shape: x.shape, storage: TensorStorage(copying: x.storage))
+    Tensor(shape: x.shape, storage: TensorStorage(copying: x.storage), layout: x.layout)
   }
 }

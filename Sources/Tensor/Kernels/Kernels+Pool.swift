@@ -41,6 +41,7 @@ extension Kernels {
 
   /// Max pooling; also returns the flat in-plane index of each maximum (for the pullback).
   public static func maxPool2D(_ x: Tensor, _ g: Pool2DGeometry) -> (output: Tensor, argmax: [Int32]) {
+    let x = x.rowMajor
     let p = poolDims(x, g, "maxPool2D")
     let out = Tensor(uninitializedShape: [x.shape[0], x.shape[1], p.oh, p.ow])
     var arg = [Int32](repeating: 0, count: out.count)
@@ -53,6 +54,7 @@ extension Kernels {
   }
 
   public static func maxPool2DBackward(_ gy: Tensor, argmax: [Int32], inputShape: Shape) -> Tensor {
+    let gy = gy.rowMajor
     let out = Tensor(uninitializedShape: inputShape)
     argmax.withUnsafeBufferPointer {
       ck_maxpool2d_backward(gy.pointer, $0.baseAddress, out.pointer, Int64(inputShape[0] * inputShape[1]),
@@ -64,6 +66,7 @@ extension Kernels {
   /// Average pooling. countIncludePad counts padded cells in the divisor; divisor overrides it.
   public static func avgPool2D(_ x: Tensor, _ g: Pool2DGeometry, countIncludePad: Bool = true, divisor: Float? = nil) -> Tensor {
     precondition(g.dilationH == 1 && g.dilationW == 1, "avgPool2D: dilation is not supported")
+    let x = x.rowMajor
     let p = poolDims(x, g, "avgPool2D")
     let out = Tensor(uninitializedShape: [x.shape[0], x.shape[1], p.oh, p.ow])
     ck_avgpool2d(x.pointer, out.pointer, Int64(p.nc), Int32(p.h), Int32(p.w), Int32(g.kernelH), Int32(g.kernelW),
@@ -74,6 +77,7 @@ extension Kernels {
 
   public static func avgPool2DBackward(_ gy: Tensor, inputShape: Shape, _ g: Pool2DGeometry,
                                        countIncludePad: Bool = true, divisor: Float? = nil) -> Tensor {
+    let gy = gy.rowMajor
     let out = Tensor(uninitializedShape: inputShape)
     ck_avgpool2d_backward(gy.pointer, out.pointer, Int64(inputShape[0] * inputShape[1]), Int32(inputShape[2]),
                           Int32(inputShape[3]), Int32(g.kernelH), Int32(g.kernelW), Int32(g.strideH), Int32(g.strideW),
@@ -91,6 +95,7 @@ extension Kernels {
   /// Softmax (or log-softmax) over the last axis.
   public static func softmax(_ x: Tensor, log: Bool = false) -> Tensor {
     precondition(x.rank >= 1, "softmax: needs rank >= 1")
+    let x = x.rowMajor
     let cols = x.shape.dims.last!
     let out = Tensor(uninitializedShape: x.shape)
     ck_softmax(x.pointer, out.pointer, Int64(cols == 0 ? 0 : x.count / cols), Int64(cols), log ? 1 : 0)

@@ -5,6 +5,7 @@ public enum ReduceOp: Sendable { case sum, max, min }
 extension Kernels {
   /// Reduces over `axes` (any order, negative allowed). keepDims keeps reduced axes with size 1.
   public static func reduce(_ op: ReduceOp, _ x: Tensor, axes: [Int], keepDims: Bool = false) -> Tensor {
+    let x = x.rowMajor
     let axisSet = Set(axes.map { x.shape.normalized($0) })
     var current = x
     // Reduce one maximal run of consecutive axes at a time, innermost run first.
@@ -50,6 +51,7 @@ extension Kernels {
 
   /// Index of the largest (or smallest) element along `axis`; the first one on ties.
   public static func argmax(_ x: Tensor, axis: Int, keepDims: Bool = false, smallest: Bool = false) -> [Int] {
+    let x = x.rowMajor
     let a = x.shape.normalized(axis)
     let d = x.shape.dims
     let outer = d[..<a].reduce(1, *), r = d[a], inner = d[(a + 1)...].reduce(1, *)

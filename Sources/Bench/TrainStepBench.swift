@@ -1,0 +1,45 @@
+import ArgumentParser
+import Autograd
+import Layers
+import TensorCore
+
+struct TrainStepBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train-step",
+    abstract: "Median ms per ResNet-20 training step (forward + backward + SGD update, data in memory).")
+
+  @OptionGroup var options: BenchOptions
+  @Option(help: "Batch size.") var batch = 128
+  @Option(help: "Timed steps.") var steps = 20
+  @Flag(help: "Also time forward, backward and update separately.") var breakdown = false
+
+  func run() throws {
+    options.apply()
+    let model = CIFARResNet.resnet20(seed: 0)
+    model.setPhase(.training)
+    let opt = SGD(model.parameters, learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4)
+    var rng = RandomGenerator(seed: 1)
+    let x = Tensor.normal([batch, 3, 32, 32], using: &rng)
+    let labels = (0..<batch).map { $0 % 10 }
+    let seconds = medianSeconds(repeats: steps, warmup: 3) {
+      let (_, g) = valueWithGradients { model(x).softmaxCrossEntropy(labels: labels) }
+      opt.update(g)
+    }
+    if breakdown {
+      let fwd = medianSeconds(repeats: steps) { _ = model(x).softmaxCrossEntropy(labels: labels) }
+      var loss = model(x).softmaxCrossEntropy(labels: labels)
+      let bwd = medianSeconds(repeats: 1, warmup: 0) { _ = gradients(of: loss) }
+      loss = model(x).softmaxCrossEntropy(labels: labels)
+      let g = gradients(of: loss)
+      let upd = medianSeconds(repeats: steps) { opt.update(g) }
+      model.setPhase(.inference)
+      let inf = medianSeconds(repeats: steps) { _ = model(x) }
+      model.setPhase(.training)
+      emit([("name", "train-step-breakdown"), ("forward_ms", fwd * 1e3), ("backward_ms", bwd * 1e3),
+            ("update_ms", upd * 1e3), ("inference_forward_ms", inf * 1e3)])
+    }
+    emit([("name", "train-step"), ("ms", seconds * 1e3), ("batch", batch), ("threads", options.threads),
+          ("reference_ms", 357.0), ("ratio", 357.0 / (seconds * 1e3)),
+          ("reference", "PyTorch 2.13 CPU float step, 2 threads, median (PLATFORM.md)")])
+  }
+}
