@@ -31,8 +31,12 @@ let package = Package(
     .target(name: "HDF5IO", dependencies: ["CHDF5"], path: "Sources/HDF5IO"),
     .target(name: "Datasets", dependencies: ["TensorCore", "HDF5IO", "CTurboJPEG", "CPNG", "CZlib"], path: "Sources/Data"),
     .target(name: "Layers", dependencies: ["TensorCore", "Autograd", "HDF5IO", "CKernels"], path: "Sources/Layers"),
+    .target(name: "Training", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "HDF5IO"], path: "Sources/Training"),
+    .executableTarget(name: "qat", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "HDF5IO",
+                                                  .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                      path: "Sources/CLI"),
 
-    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "Layers", "CBLAS", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
+    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "CBLAS", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
 
     .target(name: "TestSupport", dependencies: ["TensorCore", "Autograd"], path: "Tests/TestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport", "CKernels"]),

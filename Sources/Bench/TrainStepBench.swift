@@ -1,7 +1,10 @@
 import ArgumentParser
 import Autograd
+import Datasets
+import Foundation
 import Layers
 import TensorCore
+import Training
 
 struct TrainStepBench: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -12,6 +15,9 @@ struct TrainStepBench: ParsableCommand {
   @Option(help: "Batch size.") var batch = 128
   @Option(help: "Timed steps.") var steps = 20
   @Flag(help: "Also time forward, backward and update separately.") var breakdown = false
+  @Option(help: "Training JPEG folder for the data-pipeline figure (default: $QAT_DATA or ../shared, + data/cifar10/train).")
+  var data: String?
+  @Option(help: "Batches decoded for the data-pipeline figure.") var pipelineBatches = 100
 
   func run() throws {
     options.apply()
@@ -41,5 +47,27 @@ struct TrainStepBench: ParsableCommand {
     emit([("name", "train-step"), ("ms", seconds * 1e3), ("batch", batch), ("threads", options.threads),
           ("reference_ms", 357.0), ("ratio", 357.0 / (seconds * 1e3)),
           ("reference", "PyTorch 2.13 CPU float step, 2 threads, median (PLATFORM.md)")])
+    try dataPipeline(consumedPerSecond: Double(batch) / seconds)
+  }
+
+  /// Decode + augment + preprocess throughput of the training loader (2 worker threads).
+  func dataPipeline(consumedPerSecond: Double) throws {
+    let root = data ?? (ProcessInfo.processInfo.environment["QAT_DATA"] ?? "../shared") + "/data/cifar10/train"
+    guard FileManager.default.fileExists(atPath: root) else {
+      emit([("name", "data-pipeline"), ("skipped", "no training images at \(root)")])
+      return
+    }
+    let loader = try CIFARData.trainingLoader(directory: root, batchSize: batch, seed: 0, workers: 2)
+    var batches = loader.batches(epoch: 0)
+    _ = try batches.next()  // threads started, first batch ready
+    let t0 = now()
+    var images = 0
+    for _ in 0..<pipelineBatches {
+      guard let b = try batches.next() else { break }
+      images += b.labels.count
+    }
+    let rate = Double(images) / (now() - t0)
+    emit([("name", "data-pipeline"), ("images_per_s", rate), ("trainer_images_per_s", consumedPerSecond),
+          ("ratio", rate / consumedPerSecond), ("workers", 2), ("augment", "crop+flip")])
   }
 }

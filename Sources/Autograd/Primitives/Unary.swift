@@ -39,7 +39,8 @@ extension Tensor {
 
   public func relu() -> Tensor {
     let y = Kernels.unary(.relu, self)
-    return y.recorded(from: [self]) { g in [Kernels.binary(.multiply, g, Kernels.unary(.step, y))] }
+    // y > 0 exactly where x > 0: one select pass instead of a mask and a multiply
+    return y.recorded(from: [self]) { g in [Kernels.select(y, g, Tensor(scalar: 0))] }
   }
 
   public func squared() -> Tensor {

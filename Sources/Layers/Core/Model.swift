@@ -148,3 +148,15 @@ public final class Model: @unchecked Sendable {
     lastUse = rebuilt.lastUse
   }
 }
+
+extension Model {
+  /// Runs body with every parameter frozen (no autodiff recording: an evaluation pass builds no
+  /// tape), then restores each parameter's previous setting.
+  public func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {
+    let params = parameters
+    let previous = params.map(\.requiresGradient)
+    for p in params { p.requiresGradient = false }
+    defer { for (p, r) in zip(params, previous) { p.requiresGradient = r } }
+    return try body()
+  }
+}

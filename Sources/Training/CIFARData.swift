@@ -1,0 +1,25 @@
+import Datasets
+import Foundation
+
+/// The CIFAR-10 JPEG folders as datasets with the pretrained ResNet-20's preprocessing.
+public enum CIFARData {
+  /// Test-time data: canonical order, no augmentation, optionally only the first `limit` images.
+  public static func evaluationLoader(directory: String, limit: Int? = nil, batchSize: Int = 256,
+                                      workers: Int = 2) throws -> DataLoader {
+    var source: any ImageSource = try ImageFolder(root: directory, channels: .rgb)
+    if let limit {
+      guard limit > 0 else { throw DataError(source: directory, "--limit must be positive, got \(limit)") }
+      source = try ImageSubset(source, indices: Array(0..<min(limit, source.count)))
+    }
+    let pipeline = try ImagePipeline(source: source, preprocessing: .cifarResNet20)
+    return DataLoader(dataset: pipeline, batchSize: batchSize, shuffle: false, seed: 0, workers: workers)
+  }
+
+  /// Training data: random crop (pad 4) and horizontal flip, shuffled per epoch from `seed`.
+  public static func trainingLoader(directory: String, batchSize: Int = 128, seed: UInt64, augment: Bool = true,
+                                    workers: Int = 2) throws -> DataLoader {
+    let source = try ImageFolder(root: directory, channels: .rgb)
+    let pipeline = try ImagePipeline(source: source, augmentation: augment ? .cifar : nil, preprocessing: .cifarResNet20)
+    return DataLoader(dataset: pipeline, batchSize: batchSize, shuffle: true, seed: seed, dropLast: false, workers: workers)
+  }
+}
