@@ -1,4 +1,5 @@
 #include "common.h"
+#include <stdlib.h>
 
 // Fake quantization: q = clamp(round(x * inv_scale) + zero, qmin, qmax), y = (q - zero) * scale.
 // With power-of-two scales every step is exact except the rounding itself, which is ck_round_f32 —
@@ -104,4 +105,63 @@ void ck_fake_quant_channels_grad(const float *g, const float *x, float *gx, int6
   ck_fq_job j = {x, g, gx, 0, 0, 0, qmin, qmax, inv_scale, 0, zero, c, inner, rule};
   int64_t grain = inner >= CK_GRAIN ? 1 : CK_GRAIN / (inner ? inner : 1);
   ck_parallel_for(outer * c, grain, ck_fqc_grad_task, &j);
+}
+
+// Learned-range gradient (LSQ / TQT): with v = x · inv_scale and code q = clamp(round(v)),
+// dx = g where qmin <= v <= qmax (else 0), and the returned sum is Σ g · r with
+// r = round(v) − v inside the range, qmin below, qmax above (d(q·scale)/d scale).
+#define CK_LR_LOOP(RULE)                                                            \
+  case RULE:                                                                        \
+    for (int64_t i = 0; i < n; i++) {                                               \
+      float v = x[i] * inv;                                                         \
+      float r;                                                                      \
+      if (v < qmin) { r = qmin; gx[i] = 0.0f; }                                     \
+      else if (v > qmax) { r = qmax; gx[i] = 0.0f; }                                \
+      else { r = ck_round_f32(v, RULE) - v; gx[i] = g[i]; }                         \
+      acc[i & 3] += (double)g[i] * (double)r;                                       \
+    }                                                                               \
+    break;
+
+CK_CLONES
+static double ck_lr_range(const float *g, const float *x, float *gx, int64_t n, float inv, float qmin, float qmax, int rule) {
+  double acc[4] = {0, 0, 0, 0};
+  switch ((ck_rounding)rule) {
+    CK_LR_LOOP(CK_ROUND_HALF_EVEN) CK_LR_LOOP(CK_ROUND_HALF_UP) CK_LR_LOOP(CK_ROUND_HALF_AWAY)
+    CK_LR_LOOP(CK_ROUND_FLOOR) CK_LR_LOOP(CK_ROUND_CEIL) CK_LR_LOOP(CK_ROUND_TOWARD_ZERO)
+  }
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+typedef struct {
+  const float *g, *x;
+  float *gx;
+  int64_t n;
+  double *partial;
+  float inv, qmin, qmax;
+  int rule;
+} ck_lr_job;
+
+#define CK_LR_CHUNK 65536
+
+static void ck_lr_task(void *ctx, int64_t b, int64_t e) {
+  const ck_lr_job *j = (const ck_lr_job *)ctx;
+  for (int64_t c = b; c < e; c++) {
+    int64_t s = c * CK_LR_CHUNK, n = j->n - s < CK_LR_CHUNK ? j->n - s : CK_LR_CHUNK;
+    j->partial[c] = ck_lr_range(j->g + s, j->x + s, j->gx + s, n, j->inv, j->qmin, j->qmax, j->rule);
+  }
+}
+
+double ck_learned_range_grad(const float *g, const float *x, float *gx, int64_t n, float inv_scale, float qmin, float qmax,
+                             ck_rounding rule) {
+  if (n <= 0) return 0;
+  int64_t chunks = (n + CK_LR_CHUNK - 1) / CK_LR_CHUNK;
+  double *partial = (double *)__builtin_alloca(sizeof(double) * (chunks < 4096 ? chunks : 1));
+  double *heap = 0;
+  if (chunks >= 4096) { heap = (double *)malloc(sizeof(double) * chunks); partial = heap; }
+  ck_lr_job j = {g, x, gx, n, partial, inv_scale, qmin, qmax, rule};
+  ck_parallel_for(chunks, 1, ck_lr_task, &j);
+  double s = 0;
+  for (int64_t c = 0; c < chunks; c++) s += partial[c];
+  if (heap) free(heap);
+  return s;
 }

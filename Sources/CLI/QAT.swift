@@ -6,7 +6,7 @@ struct QAT: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "qat",
     abstract: "swift-qat: quantize, fine-tune, export and simulate neural networks for fixed-point hardware.",
-    subcommands: [Eval.self])
+    subcommands: [Demo.self, Eval.self, Quantize.self])
 }
 
 /// Options every command shares.

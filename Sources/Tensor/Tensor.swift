@@ -64,6 +64,12 @@ public struct Tensor: @unchecked Sendable {
     return try body(UnsafeBufferPointer(start: t.storage.pointer, count: count))
   }
 
+  /// Read access to the elements in their stored order, which may be channel-blocked (see
+  /// `layout`): for order-independent reductions (ranges, histograms, error sums).
+  public func withUnsafeStorageBuffer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+    try body(UnsafeBufferPointer(start: storage.pointer, count: count))
+  }
+
   /// Write access to the elements in row-major order, copying the storage first if it is shared.
   public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
     if layout != .rowMajor {

@@ -24,6 +24,14 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
     return a
   }
 
+  /// The architecture name stored in a weights file (its `architecture` attribute).
+  public static func storedName(_ path: String) throws -> String {
+    guard let name = try HDF5File(path: path, mode: .read).stringAttribute("architecture"), !name.isEmpty else {
+      throw TrainingError("\(path): no architecture attribute; pass --arch")
+    }
+    return try named(name).rawValue
+  }
+
   /// Builds the architecture and loads float weights from an HDF5 checkpoint. When `name` is nil,
   /// the file's `architecture` attribute decides.
   public static func loadFloatModel(weights path: String, architecture name: String?) throws -> Model {

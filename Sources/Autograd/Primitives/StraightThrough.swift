@@ -33,3 +33,30 @@ extension Tensor {
     }
   }
 }
+
+extension Tensor {
+  /// Fake quantization with a learned scale `scale` (a one-element tensor): y = clamp(round(x/s),
+  /// qmin, qmax)·s. The input gets the straight-through gradient (1 where qmin ≤ x/s ≤ qmax); the
+  /// scale gets Σ g·r with r = round(x/s) − x/s inside the range and qmin / qmax outside (LSQ,
+  /// Esser et al. 2020; TQT chains it through the log2 threshold).
+  public func fakeQuantized(learnedScale scale: Tensor, qmin: Float, qmax: Float, rounding: RoundingRule) -> Tensor {
+    precondition(scale.count == 1, "fakeQuantized(learnedScale:): scale must have one element, got \(scale.shape)")
+    let s = scale.scalar
+    precondition(s > 0 && s.isFinite, "fakeQuantized(learnedScale:): scale must be positive and finite, got \(s)")
+    let grid = QuantGrid(scale: s, qmin: qmin, qmax: qmax, rounding: rounding)
+    let x = detached
+    let scaleShape = scale.shape
+    return Kernels.fakeQuantize(self, grid).recorded(from: [self, scale]) { g in
+      let (gx, sum) = Kernels.learnedRangeGradient(g, x, grid)
+      return [gx, Tensor([Float(sum)], shape: scaleShape)]
+    }
+  }
+
+  /// Identity in the forward pass; multiplies the gradient by `factor` (LSQ's gradient scale).
+  public func scalingGradient(by factor: Float) -> Tensor {
+    Kernels.copy(self).recorded(from: [self]) { g in [Kernels.scaleShift(g, scale: factor, shift: 0)] }
+  }
+
+  /// 2^x elementwise.
+  public func exp2() -> Tensor { (self * Float(0.6931471805599453)).exp() }
+}

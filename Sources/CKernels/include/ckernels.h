@@ -101,6 +101,21 @@ void ck_fake_quant_channels_grad(const float *g, const float *x, float *gx, int6
                                  int64_t inner, const float *inv_scale, const float *zero,
                                  float qmin, float qmax, ck_rounding rule);
 
+/// Learned-range (LSQ / TQT) backward: gx = g inside [qmin, qmax] of v = x·inv_scale, else 0;
+/// returns Σ g·r with r = round(v) − v inside, qmin below, qmax above.
+double ck_learned_range_grad(const float *g, const float *x, float *gx, int64_t n, float inv_scale, float qmin, float qmax,
+                             ck_rounding rule);
+
+// ---- calibration statistics (chunked, combined in order: thread-count independent) ----
+/// Minimum and maximum (NaN if any element is NaN).
+void ck_min_max(const float *x, int64_t n, float *min_out, float *max_out);
+/// For each of `grids` scales: sum over elements of (x − fakequant(x))², into errors[grids].
+void ck_quant_sq_errors(const float *x, int64_t n, int grids, const float *inv_scales, const float *scales, float zero,
+                        float qmin, float qmax, ck_rounding rule, double *errors);
+/// Adds the histogram of x (or |x| when absolute) over [lo, hi) with `bins` bins to counts;
+/// out-of-range values land in the edge bins, NaNs are ignored.
+void ck_histogram(const float *x, int64_t n, float lo, float hi, int bins, int absolute, double *counts);
+
 // ---- optimizers (PyTorch update rules) ----
 /// SGD with momentum / dampening / Nesterov / L2 weight decay. first != 0 initialises buf = d.
 void ck_sgd_update(float *p, const float *g, float *buf, int64_t n, float lr, float momentum, float dampening,

@@ -45,7 +45,8 @@ public struct ShapeError: Error, CustomStringConvertible {
   public var description: String { message }
 }
 
-@inline(__always) func single(_ inputs: [Tensor], _ layer: String) -> Tensor {
+/// The one input of a single-input layer (traps naming the layer otherwise).
+@inline(__always) public func single(_ inputs: [Tensor], _ layer: String) -> Tensor {
   precondition(inputs.count == 1, "\(layer) takes one input, got \(inputs.count)")
   return inputs[0]
 }

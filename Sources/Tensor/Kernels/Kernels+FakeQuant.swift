@@ -79,3 +79,15 @@ func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R)
   guard let a else { return body(nil) }
   return a.withUnsafeBufferPointer { body($0.baseAddress) }
 }
+
+extension Kernels {
+  /// Backward of learned-range fake quantization: the input's straight-through gradient and the
+  /// sum Σ g·r that the scale's gradient is made of (see `ck_learned_range_grad`).
+  public static func learnedRangeGradient(_ g: Tensor, _ x: Tensor, _ grid: QuantGrid) -> (Tensor, Double) {
+    let g = convertLayout(g, to: x.layout)
+    let out = Tensor(uninitializedShape: x.shape, layout: x.layout)
+    let sum = ck_learned_range_grad(g.storagePointer, x.storagePointer, out.storagePointer, Int64(x.count),
+                                    grid.inverseScale, grid.qmin, grid.qmax, grid.rounding.c)
+    return (out, sum)
+  }
+}

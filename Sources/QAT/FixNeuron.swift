@@ -1,0 +1,117 @@
+import Autograd
+import Glibc
+import Layers
+import TensorCore
+
+/// A fake-quantization node: in `bypass` it passes values through, in `calibrate` its observer
+/// gathers statistics, in `quantize` it rounds onto its frozen format's grid (straight-through
+/// gradients). Used for activations (as a graph node) and for weights and biases (inside
+/// quantized layers).
+public final class FixNeuron: Layer {
+  public enum Mode: String, Sendable, Codable { case bypass, calibrate, quantize }
+  public enum Role: String, Sendable, Codable { case input, activation, weight, bias }
+
+  /// Name in errors and in the quantization JSON ("layer1.0.conv1.weight", "layer1.0.relu1").
+  public let label: String
+  public let role: Role
+  public var spec: QuantSpec
+  public private(set) var mode: Mode = .bypass
+  public internal(set) var format: QuantFormat?
+  public private(set) var observer: any Observer
+  /// Learned range (QAT): LSQ's step or TQT's log2 threshold; created by `enableRangeLearning()`.
+  public internal(set) var rangeParameter: Parameter?
+  /// The first observation error during calibration (forward passes cannot throw); `freeze()`
+  /// reports it.
+  private var calibrationError: Error?
+
+  public init(label: String, role: Role, spec: QuantSpec) {
+    self.label = label
+    self.role = role
+    self.spec = spec
+    self.observer = makeObserver(for: spec)
+  }
+
+  public var kind: String { "FixNeuron" }
+
+  /// Switches mode. Quantizing needs a format: calibrate and `freeze()` first, or `setFormat(_:)`.
+  public func setMode(_ newMode: Mode) throws {
+    if newMode == .quantize && format == nil {
+      throw QuantizationError("FixNeuron \(label): cannot quantize before calibration; run calibration and call freeze() (or load a quantization JSON with setFormat)")
+    }
+    if newMode == .calibrate && mode != .calibrate { calibrationError = nil }
+    mode = newMode
+  }
+
+  /// Starts the observer's second pass (histogram methods).
+  public func beginSecondPass() { observer.beginSecondPass() }
+  public var needsSecondPass: Bool { observer.needsSecondPass }
+
+  /// Fixes the format from the observed statistics.
+  public func freeze() throws {
+    if let calibrationError { throw QuantizationError("FixNeuron \(label): \(calibrationError)") }
+    do { format = try observer.format() } catch { throw QuantizationError("FixNeuron \(label): \(error)") }
+    syncRangeParameter()
+  }
+
+  /// Sets the format directly (loading a quantization JSON, alignment, shift constraints).
+  public func setFormat(_ f: QuantFormat) {
+    format = f
+    syncRangeParameter()
+  }
+
+  /// Restarts statistics (recalibration).
+  public func resetObserver() {
+    observer = makeObserver(for: spec)
+    calibrationError = nil
+  }
+
+  /// Observes values directly (weights and biases calibrate from their tensors).
+  public func observe(_ x: Tensor) throws {
+    do { try observer.observe(x) } catch { throw QuantizationError("FixNeuron \(label): \(error)") }
+  }
+
+  public func forward(_ inputs: [Tensor]) -> Tensor {
+    let x = single(inputs, "FixNeuron \(label)")
+    switch mode {
+    case .bypass: return x
+    case .calibrate:
+      if calibrationError == nil {
+        do { try observer.observe(x.detached) } catch { calibrationError = error }
+      }
+      return x
+    case .quantize: return quantize(x)
+    }
+  }
+
+  public var namedParameters: [(name: String, parameter: Parameter)] {
+    rangeParameter.map { [(spec.learning == .tqt ? "log2_threshold" : "step", $0)] } ?? []
+  }
+
+  public func flops(inputs: [Shape], output: Shape) -> Int { 3 * output.count }
+}
+
+extension FixNeuron {
+  /// Fake-quantizes x with the frozen format (or the learned range).
+  public func quantize(_ x: Tensor) -> Tensor {
+    guard let format else { preconditionFailure("FixNeuron \(label): quantize without a format (setMode guards this)") }
+    if let p = rangeParameter { return learnedQuantize(x, p) }
+    switch format {
+    case .fixedPoint(let f):
+      return x.fakeQuantized(f.grid(rounding: spec.rounding))
+    case .fixedPointPerChannel(let bits, let signed, let fractionalBits, let axis):
+      let f = FixedPointFormat(bits: bits, signed: signed, fractionalBits: 0)
+      return x.fakeQuantized(axis: axis, scales: fractionalBits.map { Float(Double.pow2(-Double($0))) }, zeroPoints: nil,
+                             qmin: Float(f.qmin), qmax: Float(f.qmax), rounding: spec.rounding)
+    case .affine(let a):
+      if let axis = a.axis {
+        return x.fakeQuantized(axis: axis, scales: a.scales, zeroPoints: a.zeroPoints.map(Float.init),
+                               qmin: Float(a.qmin), qmax: Float(a.qmax), rounding: spec.rounding)
+      }
+      return x.fakeQuantized(QuantGrid(scale: a.scales[0], zeroPoint: Float(a.zeroPoints[0]), qmin: Float(a.qmin),
+                                       qmax: Float(a.qmax), rounding: spec.rounding))
+    }
+  }
+
+  /// The per-tensor power-of-two format, when this quantizer has one.
+  public var fixedPointFormat: FixedPointFormat? { format?.fixedPoint }
+}

@@ -1,0 +1,190 @@
+import Autograd
+import Layers
+import TensorCore
+
+/// Rewrites a float model for quantization (`QuantizedModel`). The model is modified in place.
+///
+/// Placement follows the DPU's fused patterns: Conv/Linear (+ folded BN) + ReLU / ReLU6 /
+/// LeakyReLU, and Add + ReLU, carry one quantizer after the last member; ops that keep values on
+/// the grid (max pool, slice, pad, flatten, reshape, identity, ReLU on a quantized tensor,
+/// nearest upsampling) carry none; everything else (avg pool, concat, BN that could not be
+/// folded, other activations, the model input) gets its own.
+public enum Prepare {
+  public static func quantize(_ model: Model, config: QuantizationConfig) throws -> QuantizedModel {
+    try config.validate()
+    try checkNames(model, config)
+    if config.foldBatchNorm { BatchNormFolding.foldAll(in: model) }
+    model.setPhase(.inference)
+    let qm = QuantizedModel(model: model, config: config)
+    let region = quantizedRegion(model, config)
+    let firstConv = model.nodes.firstIndex { $0.layer is Conv2D || $0.layer is Linear }
+    let lastLayer = model.nodes.lastIndex { $0.layer is Conv2D || $0.layer is Linear }
+
+    // Weights: replace conv / linear layers in the region.
+    for i in model.nodes.indices where region.contains(i) {
+      let name = model.nodes[i].name
+      let bits = weightBits(name, i == firstConv ? config.firstLayerBit : (i == lastLayer ? config.lastLayerBit : nil), config)
+      let method = config.nodesMethod[name + ".weight"] ?? config.nodesMethod[name] ?? config.weightMethod ?? config.method
+      if let conv = model.nodes[i].layer as? Conv2D {
+        let depthwise = conv.geometry.groups > 1 && conv.geometry.groups == conv.inChannels
+        let wm: CalibrationMethod = (method == .minDiffsDepthwise && depthwise) ? .nonOverflow : method
+        model.replaceLayer(at: i, with: QuantizedConv2D(conv, weightQuantizer: weightQuantizer(name, bits, wm, config),
+                                                        biasQuantizer: conv.bias.map { _ in biasQuantizer(name, bits, config) }))
+      } else if let linear = model.nodes[i].layer as? Linear {
+        model.replaceLayer(at: i, with: QuantizedLinear(linear, weightQuantizer: weightQuantizer(name, bits, method, config),
+                                                        biasQuantizer: linear.bias.map { _ in biasQuantizer(name, bits, config) }))
+      }
+    }
+
+    // Activations: decide which node outputs get a quantizer, then insert them back to front so
+    // indices stay valid.
+    var sites: [(after: Int, label: String, bits: Int, role: FixNeuron.Role)] = []
+    for i in model.nodes.indices where region.contains(i) {
+      let node = model.nodes[i]
+      guard needsOutputQuantizer(model, i) else { continue }
+      let override = i == firstConv ? nil : (i == lastLayer || isFeedingLast(model, i, lastLayer) ? config.lastLayerBit : nil)
+      let inputOverride = node.layer is Input ? config.firstLayerBit : nil
+      let site = tail(model, i), label = model.nodes[site].name
+      let bits = config.nodesBit[label] ?? inputOverride ?? override ?? config.activationBit
+      sites.append((site, label, bits, node.layer is Input ? .input : .activation))
+    }
+    for site in sites.sorted(by: { $0.after > $1.after }) {
+      let spec = activationSpec(site.label, site.bits, site.role, config)
+      model.insert(site.label + ".fix", FixNeuron(label: site.label, role: site.role, spec: spec), after: site.after)
+    }
+    alignments(qm)
+    return qm
+  }
+}
+
+extension Prepare {
+  static func checkNames(_ model: Model, _ config: QuantizationConfig) throws {
+    let names = Set(model.nodes.map(\.name))
+    func known(_ n: String) -> Bool { names.contains(n) || names.contains(n.replacingOccurrences(of: ".weight", with: "")) }
+    for (option, list) in [("ignore_nodes", config.ignoreNodes), ("input_nodes", config.inputNodes), ("output_nodes", config.outputNodes),
+                           ("nodes_bit", Array(config.nodesBit.keys)), ("nodes_method", Array(config.nodesMethod.keys))] {
+      if let bad = list.first(where: { !known($0) }) {
+        throw QuantizationError("\(option): no node named '\(bad)' in the model (nodes: \(model.nodes.prefix(8).map(\.name).joined(separator: ", ")), ...)")
+      }
+    }
+  }
+
+  /// Nodes to quantize: after input_nodes (or all), up to output_nodes, minus ignore_nodes.
+  static func quantizedRegion(_ model: Model, _ config: QuantizationConfig) -> Set<Int> {
+    var inside = Set(model.nodes.indices)
+    if !config.inputNodes.isEmpty {
+      let starts = Set(config.inputNodes.compactMap { model.index(of: $0) })
+      var reach = Set<Int>()
+      for i in model.nodes.indices where starts.contains(i) || model.nodes[i].inputs.contains(where: reach.contains) { reach.insert(i) }
+      inside = reach
+    }
+    if !config.outputNodes.isEmpty {
+      let ends = config.outputNodes.compactMap { model.index(of: $0) }
+      var before = Set(ends)
+      for i in model.nodes.indices.reversed() where before.contains(i) { before.formUnion(model.nodes[i].inputs) }
+      inside.formIntersection(before)
+    }
+    for name in config.ignoreNodes { if let i = model.index(of: name) { inside.remove(i) } }
+    return inside
+  }
+
+  static func weightBits(_ name: String, _ override: Int?, _ config: QuantizationConfig) -> Int {
+    config.nodesBit[name + ".weight"] ?? config.nodesBit[name] ?? override ?? config.weightBit
+  }
+
+  static func weightQuantizer(_ name: String, _ bits: Int, _ method: CalibrationMethod, _ config: QuantizationConfig) -> FixNeuron {
+    let spec = config.perChannelWeights
+      ? QuantSpec(bits: bits, scheme: .symmetric, channelAxis: 0, rounding: config.weightRounding,
+                  method: [.nonOverflow, .minDiffs, .minDiffsDepthwise].contains(method) ? .minMax : method, narrowRange: true)
+      : QuantSpec(bits: bits, rounding: config.weightRounding, method: method)
+    return FixNeuron(label: name + ".weight", role: .weight, spec: spec)
+  }
+
+  static func biasQuantizer(_ name: String, _ weightBits: Int, _ config: QuantizationConfig) -> FixNeuron {
+    let bits = config.biasBit ?? weightBits
+    let spec = config.perChannelWeights
+      ? QuantSpec(bits: 16, scheme: .symmetric, rounding: config.weightRounding, method: .minMax)
+      : QuantSpec(bits: bits, rounding: config.weightRounding, method: config.weightMethod ?? config.method)
+    return FixNeuron(label: name + ".bias", role: .bias, spec: spec)
+  }
+
+  static func activationSpec(_ label: String, _ bits: Int, _ role: FixNeuron.Role, _ config: QuantizationConfig) -> QuantSpec {
+    let method = config.nodesMethod[label] ?? config.method
+    let usable: CalibrationMethod = method == .minDiffsDepthwise ? .minDiffs : method
+    return QuantSpec(bits: bits, scheme: config.activationScheme, rounding: role == .input ? config.weightRounding : config.activationRounding,
+                     method: usable, narrowRange: config.archType == .dpucadf8h)
+  }
+
+  /// Whether node i's output (or its fused tail's) is quantized.
+  static func needsOutputQuantizer(_ model: Model, _ i: Int) -> Bool {
+    let layer = model.nodes[i].layer
+    if layer is FixNeuron { return false }
+    if gridPreserving(layer) { return false }
+    // members of a fused pattern other than its head are quantized by the head's site
+    if isFusedActivation(model, i) { return false }
+    return true
+  }
+
+  /// Ops whose output stays on the input's grid.
+  static func gridPreserving(_ layer: any Layer) -> Bool {
+    layer is MaxPool2D || layer is Slice || layer is Pad || layer is Flatten || layer is Reshape || layer is Identity
+      || layer is Upsample || layer is Dropout || layer is ReLU
+  }
+
+  /// An activation directly fused to the conv / linear / add before it.
+  static func isFusedActivation(_ model: Model, _ i: Int) -> Bool {
+    let node = model.nodes[i]
+    guard fusable(node.layer), node.inputs.count == 1 else { return false }
+    let p = node.inputs[0]
+    let producer = model.nodes[p].layer
+    return (producer is QuantizedConv2D || producer is QuantizedLinear || producer is Conv2D || producer is Linear || producer is Add)
+      && model.consumers(of: p) == [i]
+  }
+
+  static func fusable(_ layer: any Layer) -> Bool { layer is ReLU || layer is ReLU6 || layer is LeakyReLU }
+
+  /// The last node of i's fused pattern (its activation, if fused).
+  static func tail(_ model: Model, _ i: Int) -> Int {
+    let consumers = model.consumers(of: i)
+    if consumers.count == 1, isFusedActivation(model, consumers[0]) { return consumers[0] }
+    return i
+  }
+
+  static func isFeedingLast(_ model: Model, _ i: Int, _ last: Int?) -> Bool {
+    guard let last else { return false }
+    var j = i
+    while true {
+      let c = model.consumers(of: j)
+      guard c.count == 1 else { return false }
+      if c[0] == last { return true }
+      guard gridPreserving(model.nodes[c[0]].layer) || model.nodes[c[0]].layer is GlobalAvgPool else { return false }
+      j = c[0]
+    }
+  }
+
+  /// Concat inputs and pooling outputs that must share positions.
+  static func alignments(_ qm: QuantizedModel) {
+    let m = qm.model
+    func quantizerFeeding(_ i: Int) -> String? {
+      var j = i
+      while true {
+        if let q = m.nodes[j].layer as? FixNeuron { return q.label }
+        guard m.nodes[j].inputs.count == 1, gridPreserving(m.nodes[j].layer) || j == i else { return nil }
+        j = m.nodes[j].inputs[0]
+      }
+    }
+    let outputs = Set(m.outputNodes)
+    for (i, node) in m.nodes.enumerated() {
+      if node.layer is Concat, qm.config.alignConcat == 0 || (qm.config.alignConcat == 1 && outputs.contains(Prepare.tail(m, i) + 1)) {
+        let labels = node.inputs.compactMap(quantizerFeeding)
+        if labels.count > 1 { qm.alignmentGroups.append(labels) }
+      }
+      if qm.config.alignPool, node.layer is AvgPool2D || node.layer is GlobalAvgPool,
+         let input = quantizerFeeding(node.inputs[0]),
+         let out = m.nodes.first(where: { ($0.layer as? FixNeuron)?.label == node.name })?.layer as? FixNeuron,
+         let inQ = qm.quantizer(labelled: input), inQ.spec.bits == out.spec.bits {
+        qm.poolTies.append((node.name, input))
+      }
+    }
+  }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import TensorCore
+
+/// The quantization parameters of every tensor, as JSON: per tensor its bit width, signedness,
+/// fix position (or scales and zero points), rounding rule and method, plus the configuration.
+/// Writing and reading it reproduces the quantized model exactly.
+public struct QuantizationState: Codable, Equatable, Sendable {
+  public static let schemaVersion = 1
+
+  public struct Entry: Codable, Equatable, Sendable {
+    public var name: String
+    public var role: FixNeuron.Role
+    public var bits: Int
+    public var signed: Bool
+    /// "fixed_point", "fixed_point_per_channel" or "affine".
+    public var kind: String
+    public var fractionalBits: Int?
+    public var fractionalBitsPerChannel: [Int]?
+    public var scales: [Float]?
+    public var zeroPoints: [Int]?
+    public var axis: Int?
+    public var narrowRange: Bool
+    public var rounding: RoundingRule
+    public var method: String
+    /// Display form of the fix position ("Q4.3").
+    public var q: String?
+
+    enum CodingKeys: String, CodingKey {
+      case name, role, bits, signed, kind, axis, rounding, method, q, scales
+      case fractionalBits = "fractional_bits", fractionalBitsPerChannel = "fractional_bits_per_channel"
+      case zeroPoints = "zero_points", narrowRange = "narrow_range"
+    }
+  }
+
+  public var schemaVersion: Int
+  public var architecture: String?
+  public var config: QuantizationConfig
+  public var tensors: [Entry]
+
+  enum CodingKeys: String, CodingKey {
+    case schemaVersion = "schema_version", architecture, config, tensors
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    schemaVersion = try c.decode(Int.self, forKey: .schemaVersion)
+    guard schemaVersion == Self.schemaVersion else {
+      throw DecodingError.dataCorruptedError(forKey: .schemaVersion, in: c,
+        debugDescription: "unsupported quantization schema version \(schemaVersion) (this build reads \(Self.schemaVersion))")
+    }
+    architecture = try c.decodeIfPresent(String.self, forKey: .architecture)
+    config = try c.decode(QuantizationConfig.self, forKey: .config)
+    tensors = try c.decode([Entry].self, forKey: .tensors)
+  }
+
+  /// Captures the frozen formats of a quantized model.
+  public init(_ qm: QuantizedModel, architecture: String?) throws {
+    schemaVersion = Self.schemaVersion
+    self.architecture = architecture
+    config = qm.config
+    tensors = try qm.quantizers.map { q in
+      guard let f = q.format else { throw QuantizationError("FixNeuron \(q.label) has no format; calibrate before saving") }
+      var e = Entry(name: q.label, role: q.role, bits: f.bits, signed: f.signed, kind: "", narrowRange: q.spec.narrowRange,
+                    rounding: q.spec.rounding, method: q.spec.method.description)
+      switch f {
+      case .fixedPoint(let p): (e.kind, e.fractionalBits, e.q) = ("fixed_point", p.fractionalBits, p.description)
+      case .fixedPointPerChannel(_, _, let fb, let axis): (e.kind, e.fractionalBitsPerChannel, e.axis) = ("fixed_point_per_channel", fb, axis)
+      case .affine(let a): (e.kind, e.scales, e.zeroPoints, e.axis) = ("affine", a.scales, a.zeroPoints, a.axis)
+      }
+      return e
+    }
+  }
+
+  /// The format an entry describes.
+  public func format(of e: Entry) throws -> QuantFormat {
+    func need<T>(_ v: T?, _ key: String) throws -> T {
+      guard let v else { throw QuantizationError("quantization JSON: tensor \(e.name) (\(e.kind)) lacks \(key)") }
+      return v
+    }
+    guard (2...16).contains(e.bits) else { throw QuantizationError("quantization JSON: tensor \(e.name) has bit width \(e.bits), expected 2...16") }
+    switch e.kind {
+    case "fixed_point":
+      return .fixedPoint(FixedPointFormat(bits: e.bits, signed: e.signed, fractionalBits: try need(e.fractionalBits, "fractional_bits"),
+                                          narrowRange: e.narrowRange))
+    case "fixed_point_per_channel":
+      return .fixedPointPerChannel(bits: e.bits, signed: e.signed, fractionalBits: try need(e.fractionalBitsPerChannel, "fractional_bits_per_channel"),
+                                   axis: try need(e.axis, "axis"))
+    case "affine":
+      let scales = try need(e.scales, "scales"), zeros = try need(e.zeroPoints, "zero_points")
+      guard scales.count == zeros.count, scales.allSatisfy({ $0 > 0 && $0.isFinite }), e.axis != nil || scales.count == 1 else {
+        throw QuantizationError("quantization JSON: tensor \(e.name): inconsistent scales / zero points")
+      }
+      return .affine(AffineFormat(bits: e.bits, signed: e.signed, scales: scales, zeroPoints: zeros, axis: e.axis, narrowRange: e.narrowRange))
+    default:
+      throw QuantizationError("quantization JSON: tensor \(e.name) has unknown kind '\(e.kind)'")
+    }
+  }
+
+  /// Sets every quantizer of `qm` from this state; names must match one to one.
+  public func apply(to qm: QuantizedModel) throws {
+    let quantizers = Dictionary(uniqueKeysWithValues: qm.quantizers.map { ($0.label, $0) })
+    let stored = Set(tensors.map(\.name))
+    let missing = quantizers.keys.filter { !stored.contains($0) }.sorted()
+    let unexpected = tensors.map(\.name).filter { quantizers[$0] == nil }
+    guard missing.isEmpty && unexpected.isEmpty else {
+      throw QuantizationError("quantization JSON does not match the model: missing \(missing), unexpected \(unexpected)")
+    }
+    for e in tensors {
+      let q = quantizers[e.name]!
+      q.spec.rounding = e.rounding
+      q.setFormat(try format(of: e))
+    }
+    try qm.setMode(.quantize)
+  }
+
+  public func write(to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try writeFileAtomically(path, try encoder.encode(self))
+  }
+
+  public static func read(from path: String) throws -> QuantizationState {
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+      throw QuantizationError("\(path): cannot read (\(error.localizedDescription))")
+    }
+    do { return try JSONDecoder().decode(QuantizationState.self, from: data) } catch {
+      throw QuantizationError("\(path): not a valid quantization JSON: \(error)")
+    }
+  }
+}
+
+/// Writes data to a temporary file next to path and renames it into place.
+public func writeFileAtomically(_ path: String, _ data: Data) throws {
+  let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+  do {
+    try data.write(to: URL(fileURLWithPath: tmp))
+    if rename(tmp, path) != 0 { throw QuantizationError("\(path): cannot rename \(tmp) into place") }
+  } catch {
+    unlink(tmp)
+    throw error
+  }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import Layers
+import TensorCore
+
+/// A quantized model on disk: a directory with `quantized.h5` (the prepared model's parameters:
+/// folded weights and biases, learned ranges) and `quantization.json` (configuration and every
+/// tensor's format).
+extension QuantizedModel {
+  public static let weightsFile = "quantized.h5"
+  public static let stateFile = "quantization.json"
+
+  public func save(to directory: String, architecture: String?) throws {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try Checkpoint.save(model, attributes: ["architecture": architecture ?? "", "format": "swift-qat quantized model"],
+                        to: directory + "/" + Self.weightsFile)
+    try QuantizationState(self, architecture: architecture).write(to: directory + "/" + Self.stateFile)
+  }
+
+  /// Loads a directory written by `save`; `makeModel` builds the float architecture by name.
+  public static func load(from directory: String, makeModel: (String) throws -> Model) throws -> QuantizedModel {
+    let state = try QuantizationState.read(from: directory + "/" + stateFile)
+    guard let arch = state.architecture, !arch.isEmpty else {
+      throw QuantizationError("\(directory)/\(stateFile): no architecture recorded")
+    }
+    let qm = try Prepare.quantize(try makeModel(arch), config: state.config)
+    try Checkpoint.load(into: qm.model, from: directory + "/" + weightsFile)
+    try state.apply(to: qm)
+    return qm
+  }
+
+  /// Whether a path looks like a quantized-model directory.
+  public static func isQuantizedDirectory(_ path: String) -> Bool {
+    FileManager.default.fileExists(atPath: path + "/" + stateFile)
+  }
+}

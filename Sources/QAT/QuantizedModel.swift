@@ -1,0 +1,48 @@
+import Autograd
+import Layers
+import TensorCore
+
+/// A model prepared for quantization: the rewritten graph (batch norms folded, FixNeurons on the
+/// input, every weight and bias and every activation output), the configuration it was prepared
+/// with, and the groups of quantizers that must share a position (concat inputs, pool in/out).
+public final class QuantizedModel {
+  public let model: Model
+  public let config: QuantizationConfig
+  /// Labels of quantizers that share one fix position, applied after calibration.
+  public internal(set) var alignmentGroups: [[String]] = []
+  /// Pool outputs that take their input's position: (pool output label, input label).
+  public internal(set) var poolTies: [(output: String, input: String)] = []
+
+  init(model: Model, config: QuantizationConfig) {
+    self.model = model
+    self.config = config
+  }
+
+  /// Activation and input quantizers (graph nodes), in node order.
+  public var activationQuantizers: [FixNeuron] { model.nodes.compactMap { $0.layer as? FixNeuron } }
+
+  /// Layers with weight quantizers, with their node names.
+  public var weightLayers: [(name: String, layer: any WeightQuantized)] {
+    model.nodes.compactMap { n in (n.layer as? any WeightQuantized).map { (n.name, $0) } }
+  }
+
+  /// Every quantizer: weights and biases (node order), then activations (node order).
+  public var quantizers: [FixNeuron] {
+    weightLayers.flatMap { [$0.layer.weightQuantizer] + ($0.layer.biasQuantizer.map { [$0] } ?? []) } + activationQuantizers
+  }
+
+  public func quantizer(labelled label: String) -> FixNeuron? { quantizers.first { $0.label == label } }
+
+  /// Sets every quantizer's mode (quantize fails if any is not calibrated).
+  public func setMode(_ mode: FixNeuron.Mode) throws {
+    for q in quantizers { try q.setMode(mode) }
+  }
+
+  /// Node index of the FixNeuron quantizing the output of node `name` (after a fused
+  /// activation), if any.
+  public func outputQuantizerIndex(of name: String) -> Int? {
+    model.nodes.firstIndex { ($0.layer as? FixNeuron)?.label == name }
+  }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor { model(x) }
+}

@@ -1,0 +1,66 @@
+import TensorCore
+
+/// What a quantizer produces: bit width, signedness, granularity, number format, rounding and the
+/// calibration method. Presets cover the hardware the project targets.
+public struct QuantSpec: Hashable, Sendable, Codable {
+  public enum Scheme: String, Hashable, Sendable, Codable {
+    /// Power-of-two scales (fix positions): DPU, Micron DLA, TIDL.
+    case powerOfTwo = "power_of_two"
+    /// Float scale, zero point 0.
+    case symmetric
+    /// Float scale and zero point.
+    case asymmetric
+  }
+
+  /// Range learning during QAT.
+  public enum Learning: String, Hashable, Sendable, Codable {
+    case none
+    /// Learned step size (Esser et al. 2020), float scale.
+    case lsq
+    /// Learned power-of-two position through a log2 threshold (Jain et al., vai_q_pytorch QAT).
+    case tqt
+  }
+
+  public var bits: Int
+  public var signed: Bool
+  public var scheme: Scheme
+  /// Channel axis for per-channel quantization (weights: 0), nil for per tensor.
+  public var channelAxis: Int?
+  public var rounding: RoundingRule
+  public var method: CalibrationMethod
+  /// Signed codes limited to [-(2^(b-1) − 1), 2^(b-1) − 1] (arch_type DPUCADF8H activations).
+  public var narrowRange: Bool
+  public var learning: Learning
+
+  public init(bits: Int, signed: Bool = true, scheme: Scheme = .powerOfTwo, channelAxis: Int? = nil,
+              rounding: RoundingRule = .halfToEven, method: CalibrationMethod = .minDiffs, narrowRange: Bool = false,
+              learning: Learning = .none) {
+    precondition((2...16).contains(bits), "QuantSpec: bit width must be 2...16, got \(bits)")
+    self.bits = bits
+    self.signed = signed
+    self.scheme = scheme
+    self.channelAxis = channelAxis
+    self.rounding = rounding
+    self.method = method
+    self.narrowRange = narrowRange
+    self.learning = learning
+  }
+
+  public var qmin: Int { signed ? -(1 << (bits - 1)) + (narrowRange ? 1 : 0) : 0 }
+  public var qmax: Int { signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1 }
+
+  /// DPU weights and biases: power of two, per tensor, half-to-even ("std_round").
+  public static func dpuWeight(bits: Int = 8, method: CalibrationMethod = .minDiffs) -> QuantSpec {
+    QuantSpec(bits: bits, rounding: .halfToEven, method: method)
+  }
+
+  /// DPU activations: power of two, per tensor, half-up rounding.
+  public static func dpuActivation(bits: Int = 8, method: CalibrationMethod = .minDiffs, narrowRange: Bool = false) -> QuantSpec {
+    QuantSpec(bits: bits, rounding: .halfUp, method: method, narrowRange: narrowRange)
+  }
+
+  /// Symmetric per-channel weights with float scales (ONNX QDQ / TensorRT style).
+  public static func perChannelWeight(bits: Int = 8, axis: Int = 0) -> QuantSpec {
+    QuantSpec(bits: bits, scheme: .symmetric, channelAxis: axis, rounding: .halfToEven, method: .minMax, narrowRange: true)
+  }
+}

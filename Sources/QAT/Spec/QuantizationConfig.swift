@@ -1,0 +1,106 @@
+import TensorCore
+
+/// What to quantize and how, with the option names users bring from vai_q (`weight_bit`,
+/// `activation_bit`, `nodes_bit`, `method`, `nodes_method`, `ignore_nodes`, `input_nodes`,
+/// `output_nodes`, `align_concat`, `arch_type`, `simulate_dpu`) and xfDNN (`bitwidths`).
+public struct QuantizationConfig: Hashable, Sendable, Codable {
+  /// Weight and bias bit width (vai_q `weight_bit`).
+  public var weightBit = 8
+  /// Activation (and input) bit width (vai_q `activation_bit`).
+  public var activationBit = 8
+  /// Bias bit width; nil uses `weightBit`.
+  public var biasBit: Int?
+  /// Calibration method for weights and activations (vai_q `method`).
+  public var method: CalibrationMethod = .minDiffs
+  /// Method for weights only, when different from `method`.
+  public var weightMethod: CalibrationMethod?
+  /// Per-node bit widths (vai_q `nodes_bit`): node name -> bits. A conv/linear node name applies
+  /// to its weights and its output; "<node>.weight" to the weights only.
+  public var nodesBit: [String: Int] = [:]
+  /// Per-node methods (vai_q `nodes_method`).
+  public var nodesMethod: [String: CalibrationMethod] = [:]
+  /// Nodes left in float (vai_q `ignore_nodes`).
+  public var ignoreNodes: [String] = []
+  /// Quantize only the subgraph after these nodes (vai_q `input_nodes`); empty: from the inputs.
+  public var inputNodes: [String] = []
+  /// ... and before these (vai_q `output_nodes`); empty: up to the outputs.
+  public var outputNodes: [String] = []
+  /// Concat input alignment (vai_q `align_concat`): 0 all concats, 1 output concats only, 2 off.
+  public var alignConcat = 0
+  /// Pooling outputs share their input's position (as the DPU computes them).
+  public var alignPool = true
+  /// Bit width for the first convolution (weights and output) and the last layer; nil keeps the
+  /// global widths.
+  public var firstLayerBit: Int?
+  public var lastLayerBit: Int?
+  /// vai_q `arch_type`: DEFAULT, or DPUCADF8H (activations limited to [-127, 127]).
+  public var archType: ArchType = .default
+  /// Weight scheme: power of two per tensor (default) or symmetric per-channel float scales.
+  public var perChannelWeights = false
+  /// Activation scheme: power of two (DPU) or float scales.
+  public var activationScheme: QuantSpec.Scheme = .powerOfTwo
+  /// Rounding of weights, biases and the input (DPU: half to even) and of activations (DPU: half up).
+  public var weightRounding: RoundingRule = .halfToEven
+  public var activationRounding: RoundingRule = .halfUp
+  /// vai_q `simulate_dpu`: LeakyReLU slope 26/256, average pooling as sum · k / 2^n.
+  public var simulateDPU = true
+  /// Fold batch norms into preceding conv / linear layers before quantizing (PTQ).
+  public var foldBatchNorm = true
+
+  public enum ArchType: String, Hashable, Sendable, Codable {
+    case `default` = "DEFAULT"
+    case dpucadf8h = "DPUCADF8H"
+  }
+
+  public init() {}
+
+  enum CodingKeys: String, CodingKey {
+    case weightBit = "weight_bit", activationBit = "activation_bit", biasBit = "bias_bit", method
+    case weightMethod = "weight_method", nodesBit = "nodes_bit", nodesMethod = "nodes_method"
+    case ignoreNodes = "ignore_nodes", inputNodes = "input_nodes", outputNodes = "output_nodes"
+    case alignConcat = "align_concat", alignPool = "align_pool", firstLayerBit = "first_layer_bit"
+    case lastLayerBit = "last_layer_bit", archType = "arch_type", perChannelWeights = "per_channel_weights"
+    case activationScheme = "activation_scheme", weightRounding = "weight_rounding"
+    case activationRounding = "activation_rounding", simulateDPU = "simulate_dpu", foldBatchNorm = "fold_bn"
+  }
+
+  /// xfDNN's `bitwidths` "a,p[,o]": input/activation bits, parameter bits (and output bits,
+  /// which must equal the activation bits here).
+  public mutating func apply(bitwidths: String) throws {
+    let parts = bitwidths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard (2...3).contains(parts.count), parts.allSatisfy({ $0 != nil && (2...16).contains($0!) }) else {
+      throw QuantizationError("bitwidths '\(bitwidths)': expected two or three comma-separated widths in 2...16 (activations,parameters[,outputs])")
+    }
+    if parts.count == 3 && parts[2] != parts[0] {
+      throw QuantizationError("bitwidths '\(bitwidths)': output width \(parts[2]!) must equal the activation width \(parts[0]!)")
+    }
+    activationBit = parts[0]!
+    weightBit = parts[1]!
+  }
+
+  /// Parses vai_q's "name:value,name:value" lists.
+  public static func parsePairs(_ text: String, option: String) throws -> [(String, String)] {
+    try text.split(separator: ",").map { item in
+      let kv = item.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+      guard kv.count == 2, !kv[0].isEmpty, !kv[1].isEmpty else {
+        throw QuantizationError("\(option): '\(item)' is not name:value")
+      }
+      return (kv[0], kv[1])
+    }
+  }
+
+  /// Checks the options are consistent; throws naming the first contradiction.
+  public func validate() throws {
+    for (name, b) in [("weight_bit", weightBit), ("activation_bit", activationBit)] + (biasBit.map { [("bias_bit", $0)] } ?? [])
+    where !(2...16).contains(b) {
+      throw QuantizationError("\(name) must be in 2...16, got \(b)")
+    }
+    for (node, b) in nodesBit where !(2...16).contains(b) { throw QuantizationError("nodes_bit \(node):\(b) must be in 2...16") }
+    guard (0...2).contains(alignConcat) else { throw QuantizationError("align_concat must be 0, 1 or 2, got \(alignConcat)") }
+    if perChannelWeights && weightMethod.map({ [.nonOverflow, .minDiffs, .minDiffsDepthwise].contains($0) }) == true {
+      throw QuantizationError("per-channel weights use float scales; choose min-max, percentile, entropy or mse for weight_method")
+    }
+    let overlap = Set(inputNodes).intersection(outputNodes)
+    if !overlap.isEmpty { throw QuantizationError("nodes \(overlap.sorted()) are both input_nodes and output_nodes") }
+  }
+}

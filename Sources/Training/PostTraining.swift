@@ -1,0 +1,26 @@
+import Datasets
+import Layers
+import QAT
+import TensorCore
+
+/// The post-training quantization flow: prepare -> calibrate on a loader's batches -> freeze.
+public enum PostTraining {
+  /// Decodes the loader's batches once and calibrates on them (every pass reuses them).
+  @discardableResult
+  public static func calibrate(_ qm: QuantizedModel, loader: DataLoader) throws -> Calibration.Report {
+    var batches: [Tensor] = []
+    var it = loader.batches(epoch: 0)
+    while let b = try it.next() { batches.append(b.images) }
+    return try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
+  }
+
+  /// Loads what `qat eval` / `qat export` accept as a model: a quantized-model directory (written
+  /// by `qat quantize`) or float weights (.h5) with an architecture.
+  public static func loadModel(_ path: String, architecture: String?) throws -> (model: Model, quantized: QuantizedModel?) {
+    if QuantizedModel.isQuantizedDirectory(path) {
+      let qm = try QuantizedModel.load(from: path) { try Architecture.named($0).make() }
+      return (qm.model, qm)
+    }
+    return (try Architecture.loadFloatModel(weights: path, architecture: architecture), nil)
+  }
+}
