@@ -32,6 +32,7 @@ let package = Package(
     .target(name: "HDF5IO", dependencies: ["CHDF5"], path: "Sources/HDF5IO"),
     .target(name: "Datasets", dependencies: ["TensorCore", "HDF5IO", "CTurboJPEG", "CPNG", "CZlib"], path: "Sources/Data"),
     .target(name: "Layers", dependencies: ["TensorCore", "Autograd", "HDF5IO", "CKernels"], path: "Sources/Layers"),
+    .target(name: "DeployFormat", dependencies: ["TensorCore", "HDF5IO"], path: "Sources/Deploy"),
     .target(name: "QAT", dependencies: ["TensorCore", "Autograd", "Layers", "CKernels"], path: "Sources/QAT"),
     .target(name: "Training", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "HDF5IO", "QAT"], path: "Sources/Training"),
     .executableTarget(name: "qat", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "HDF5IO", "QAT",

@@ -16,42 +16,60 @@ public enum Prepare {
     if config.foldBatchNorm { BatchNormFolding.foldAll(in: model) }
     model.setPhase(.inference)
     let qm = QuantizedModel(model: model, config: config)
-    let region = quantizedRegion(model, config)
-    let firstConv = model.nodes.firstIndex { $0.layer is Conv2D || $0.layer is Linear }
-    let lastLayer = model.nodes.lastIndex { $0.layer is Conv2D || $0.layer is Linear }
+    let regionNames = Set(quantizedRegion(model, config).map { model.nodes[$0].name })
+    let firstName = model.nodes.first { $0.layer is Conv2D || $0.layer is Linear }?.name
+    let lastName = model.nodes.last { $0.layer is Conv2D || $0.layer is Linear }?.name
+    if config.simulateDPU { useDPUSlopes(model) }
 
-    // Weights: replace conv / linear layers in the region.
-    for i in model.nodes.indices where region.contains(i) {
+    // Weights: conv / linear layers in the region become quantized layers that absorb a fused
+    // activation (whose node is removed; the output quantizer takes its name).
+    var outputLabel: [String: String] = [:]  // conv/linear node -> label of its output tensor
+    let weightNodes = model.nodes.indices.filter { (model.nodes[$0].layer is Conv2D || model.nodes[$0].layer is Linear)
+                                                   && regionNames.contains(model.nodes[$0].name) }
+    for i in weightNodes.reversed() {
       let name = model.nodes[i].name
-      let bits = weightBits(name, i == firstConv ? config.firstLayerBit : (i == lastLayer ? config.lastLayerBit : nil), config)
+      let override = name == firstName ? config.firstLayerBit : (name == lastName ? config.lastLayerBit : nil)
+      let bits = weightBits(name, override, config)
       let method = config.nodesMethod[name + ".weight"] ?? config.nodesMethod[name] ?? config.weightMethod ?? config.method
+      var activation: FusedActivation? = nil
+      var label = name
+      let consumers = model.consumers(of: i)
+      if consumers.count == 1, let fused = fusedActivation(model.nodes[consumers[0]].layer, config), regionNames.contains(model.nodes[consumers[0]].name) {
+        activation = fused
+        label = model.nodes[consumers[0]].name
+        model.bypass(consumers[0])
+      }
+      outputLabel[name] = label
       if let conv = model.nodes[i].layer as? Conv2D {
         let depthwise = conv.geometry.groups > 1 && conv.geometry.groups == conv.inChannels
         let wm: CalibrationMethod = (method == .minDiffsDepthwise && depthwise) ? .nonOverflow : method
-        model.replaceLayer(at: i, with: QuantizedConv2D(conv, weightQuantizer: weightQuantizer(name, bits, wm, config),
+        model.replaceLayer(at: i, with: QuantizedConv2D(conv, activation: activation, weightQuantizer: weightQuantizer(name, bits, wm, config),
                                                         biasQuantizer: conv.bias.map { _ in biasQuantizer(name, bits, config) }))
       } else if let linear = model.nodes[i].layer as? Linear {
-        model.replaceLayer(at: i, with: QuantizedLinear(linear, weightQuantizer: weightQuantizer(name, bits, method, config),
+        model.replaceLayer(at: i, with: QuantizedLinear(linear, activation: activation, weightQuantizer: weightQuantizer(name, bits, method, config),
                                                         biasQuantizer: linear.bias.map { _ in biasQuantizer(name, bits, config) }))
       }
     }
 
     // Activations: decide which node outputs get a quantizer, then insert them back to front so
     // indices stay valid.
+    let lastIndex = lastName.flatMap { model.index(of: $0) }
     var sites: [(after: Int, label: String, bits: Int, role: FixNeuron.Role)] = []
-    for i in model.nodes.indices where region.contains(i) {
+    for i in model.nodes.indices where regionNames.contains(model.nodes[i].name) {
       let node = model.nodes[i]
       guard needsOutputQuantizer(model, i) else { continue }
-      let override = i == firstConv ? nil : (i == lastLayer || isFeedingLast(model, i, lastLayer) ? config.lastLayerBit : nil)
-      let inputOverride = node.layer is Input ? config.firstLayerBit : nil
-      let site = tail(model, i), label = model.nodes[site].name
-      let bits = config.nodesBit[label] ?? inputOverride ?? override ?? config.activationBit
+      let site = tail(model, i)
+      let label = outputLabel[node.name] ?? model.nodes[site].name
+      let lastOverride = (node.name == lastName || isFeedingLast(model, i, lastIndex)) ? config.lastLayerBit : nil
+      let override = node.layer is Input ? config.firstLayerBit : (node.name == firstName ? nil : lastOverride)
+      let bits = config.nodesBit[label] ?? override ?? config.activationBit
       sites.append((site, label, bits, node.layer is Input ? .input : .activation))
     }
     for site in sites.sorted(by: { $0.after > $1.after }) {
       let spec = activationSpec(site.label, site.bits, site.role, config)
       model.insert(site.label + ".fix", FixNeuron(label: site.label, role: site.role, spec: spec), after: site.after)
     }
+    linkQuantizers(model)
     alignments(qm)
     return qm
   }
@@ -131,17 +149,48 @@ extension Prepare {
       || layer is Upsample || layer is Dropout || layer is ReLU
   }
 
-  /// An activation directly fused to the conv / linear / add before it.
+  /// An activation fused to the add before it (conv / linear activations are absorbed).
   static func isFusedActivation(_ model: Model, _ i: Int) -> Bool {
     let node = model.nodes[i]
-    guard fusable(node.layer), node.inputs.count == 1 else { return false }
+    guard node.layer is ReLU || node.layer is ReLU6 || node.layer is LeakyReLU, node.inputs.count == 1 else { return false }
     let p = node.inputs[0]
-    let producer = model.nodes[p].layer
-    return (producer is QuantizedConv2D || producer is QuantizedLinear || producer is Conv2D || producer is Linear || producer is Add)
-      && model.consumers(of: p) == [i]
+    return model.nodes[p].layer is Add && model.consumers(of: p) == [i]
   }
 
-  static func fusable(_ layer: any Layer) -> Bool { layer is ReLU || layer is ReLU6 || layer is LeakyReLU }
+  /// The activation a conv / linear layer absorbs, if `layer` is one it can.
+  static func fusedActivation(_ layer: any Layer, _ config: QuantizationConfig) -> FusedActivation? {
+    if layer is ReLU { return .relu }
+    if layer is ReLU6 { return .relu6 }
+    if let l = layer as? LeakyReLU, l.negativeSlope == FusedActivation.leakySlope { return .leakyRelu }
+    return nil
+  }
+
+  /// simulate_dpu: LeakyReLU slopes become the DPU's 26/256.
+  static func useDPUSlopes(_ model: Model) {
+    for i in model.nodes.indices where model.nodes[i].layer is LeakyReLU {
+      model.replaceLayer(at: i, with: LeakyReLU(negativeSlope: FusedActivation.leakySlope))
+    }
+  }
+
+  /// Gives each quantized conv / linear layer its input and output quantizers.
+  static func linkQuantizers(_ model: Model) {
+    for (i, node) in model.nodes.enumerated() {
+      guard let layer = node.layer as? any WeightQuantized else { continue }
+      layer.inputQuantizer = quantizerFeeding(model, node.inputs[0])
+      let consumers = model.consumers(of: i)
+      layer.outputQuantizer = consumers.count == 1 ? model.nodes[consumers[0]].layer as? FixNeuron : nil
+    }
+  }
+
+  /// The FixNeuron whose grid the output of node i is on (through grid-preserving ops).
+  static func quantizerFeeding(_ model: Model, _ i: Int) -> FixNeuron? {
+    var j = i
+    while true {
+      if let q = model.nodes[j].layer as? FixNeuron { return q }
+      guard model.nodes[j].inputs.count == 1, gridPreserving(model.nodes[j].layer) else { return nil }
+      j = model.nodes[j].inputs[0]
+    }
+  }
 
   /// The last node of i's fused pattern (its activation, if fused).
   static func tail(_ model: Model, _ i: Int) -> Int {
@@ -165,14 +214,7 @@ extension Prepare {
   /// Concat inputs and pooling outputs that must share positions.
   static func alignments(_ qm: QuantizedModel) {
     let m = qm.model
-    func quantizerFeeding(_ i: Int) -> String? {
-      var j = i
-      while true {
-        if let q = m.nodes[j].layer as? FixNeuron { return q.label }
-        guard m.nodes[j].inputs.count == 1, gridPreserving(m.nodes[j].layer) || j == i else { return nil }
-        j = m.nodes[j].inputs[0]
-      }
-    }
+    func quantizerFeeding(_ i: Int) -> String? { Prepare.quantizerFeeding(m, i)?.label }
     let outputs = Set(m.outputNodes)
     for (i, node) in m.nodes.enumerated() {
       if node.layer is Concat, qm.config.alignConcat == 0 || (qm.config.alignConcat == 1 && outputs.contains(Prepare.tail(m, i) + 1)) {

@@ -4,6 +4,7 @@
 // combines partial results in a fixed order: results do not depend on the number of threads.
 #ifndef CKERNELS_H
 #define CKERNELS_H
+#include <stddef.h>
 #include <stdint.h>
 #include "ck_round.h"
 
@@ -115,6 +116,36 @@ void ck_quant_sq_errors(const float *x, int64_t n, int grids, const float *inv_s
 /// Adds the histogram of x (or |x| when absolute) over [lo, hi) with `bins` bins to counts;
 /// out-of-range values land in the edge bins, NaNs are ignored.
 void ck_histogram(const float *x, int64_t n, float lo, float hi, int bins, int absolute, double *counts);
+
+// ---- integer convolution for the simulator (exact) ----
+/// Weights w [O, K] (K = C/groups·KH·KW) packed for cks_conv2d_i32; `packed` holds
+/// cks_packed_weights_count(o, groups, k) int32 values.
+void cks_pack_weights(const int16_t *w, int o, int groups, int k, int32_t *packed);
+size_t cks_packed_weights_count(int o, int groups, int k);
+/// acc [N, O, OH, OW] = conv(x [N, C, H, W], w) in int32. Exact when |x|, |w| <= 128 (int8 values)
+/// and K·128·128 < 2^31; use cks_conv2d_i64 otherwise.
+void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, int64_t n, int c, int h, int w,
+                    int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow);
+/// The same with int64 accumulation, any int16 operands.
+void cks_conv2d_i64(const int16_t *x, const int16_t *w, int64_t *acc, int64_t n, int c, int h, int wd,
+                    int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow);
+
+// ---- requantization (simulator and exact fake-quant) ----
+typedef enum { CK_ACT_NONE = 0, CK_ACT_RELU = 1, CK_ACT_RELU6 = 2, CK_ACT_LEAKY_DPU = 3 } ck_activation;
+/// out[n, c, p] = saturate(shift_round(act((acc << left) + bias[c]), shift)). relu6 and the DPU leaky
+/// ReLU (slope 26/256) work at 8 more fractional bits (values × 256); relu6_limit = 6 at that fraction.
+/// Exactly one of acc32 / acc64 is non-null; bias may be null.
+void cks_requantize(const int32_t *acc32, const int64_t *acc64, int64_t n, int64_t c, int64_t p, int left_shift,
+                    const int64_t *bias, ck_activation act, int64_t relu6_limit, int shift, ck_rounding rule,
+                    int qmin, int qmax, int16_t *out);
+/// y = saturate(shift_round(act(x), shift)) elementwise.
+void cks_rescale(const int16_t *x, int16_t *y, int64_t n, int shift, ck_rounding rule, int qmin, int qmax,
+                 ck_activation act, int64_t relu6_limit);
+/// y = saturate(shift_round(act((a << la) + (b << lb)), shift)) elementwise.
+void cks_add(const int16_t *a, int la, const int16_t *b, int lb, int16_t *y, int64_t n, int shift, ck_rounding rule,
+             int qmin, int qmax, ck_activation act, int64_t relu6_limit);
+/// y = saturate(round(x · scale)) with scale = 2^f (the fake-quant formula), into int16.
+void cks_quantize(const float *x, int16_t *y, int64_t n, float scale, ck_rounding rule, int qmin, int qmax);
 
 // ---- optimizers (PyTorch update rules) ----
 /// SGD with momentum / dampening / Nesterov / L2 weight decay. first != 0 initialises buf = d.

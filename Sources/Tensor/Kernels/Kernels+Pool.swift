@@ -1,7 +1,7 @@
 import CKernels
 
 /// Geometry of a 2-D pooling window.
-public struct Pool2DGeometry: Hashable, Sendable {
+public struct Pool2DGeometry: Hashable, Sendable, Codable {
   public var kernel: (h: Int, w: Int) { (kernelH, kernelW) }
   public var kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW: Int
   public var ceilMode: Bool

@@ -1,0 +1,192 @@
+// Exact integer convolution for the simulator: 8- or 16-bit operands widened to int16, products
+// paired with vpmaddwd (AVX2) and accumulated in int32 — exact while every pair sum and the total
+// fit in int32, which the caller guarantees by choosing the int64 path (`cks_conv2d_i64`) otherwise.
+//
+// Layout: x [N, C, H, W] int16, w [O, C/g, KH, KW] int16, acc [N, O, OH, OW] int32. Per group the
+// convolution is a GEMM acc[o, p] = Σ_k w[o, k] · col[k, p] with k = (c, ky, kx) and p = output
+// pixel. Weights are packed as int16 pairs per k-pair, [Mblock][Kp][MR]; input columns are packed
+// per task as [Kp][NR] int16 pairs, so one 256-bit load holds 8 pixels × 2 k values.
+#include "common.h"
+#include <stdlib.h>
+#include <string.h>
+#include <immintrin.h>
+
+#define CKS_MR 4
+#define CKS_NR 16
+
+typedef struct {
+  const int16_t *x;
+  const int32_t *wp;  // packed weights of all groups: [g][Mb][Kp][MR]
+  int32_t *acc;
+  int64_t n;
+  int c, h, w, o, kh, kw, sh, sw, pt, pl, dh, dw, g, oh, ow;
+  int cg, og, k, kp, mb;  // per-group channels, kernel length, k-pairs, M blocks
+  int64_t pixel_blocks;   // per image, blocks of CKS_NR output pixels
+} cks_conv_job;
+
+// Packs weights w [O, K] (K = C/g·KH·KW, per group) into [g][Mb][Kp][MR] int32 pairs.
+void cks_pack_weights(const int16_t *w, int o, int groups, int k, int32_t *packed) {
+  int og = o / groups, kp = (k + 1) / 2, mb = (og + CKS_MR - 1) / CKS_MR;
+  memset(packed, 0, sizeof(int32_t) * (size_t)groups * mb * kp * CKS_MR);
+  for (int g = 0; g < groups; g++)
+    for (int m = 0; m < og; m++)
+      for (int kk = 0; kk < k; kk++) {
+        int block = m / CKS_MR, r = m % CKS_MR, pair = kk / 2, half = kk % 2;
+        int32_t *slot = packed + (((size_t)g * mb + block) * kp + pair) * CKS_MR + r;
+        uint32_t v = (uint16_t)w[((size_t)(g * og + m)) * k + kk];
+        *slot = (int32_t)((uint32_t)*slot | (half ? v << 16 : v));
+      }
+}
+
+size_t cks_packed_weights_count(int o, int groups, int k) {
+  int og = o / groups, kp = (k + 1) / 2, mb = (og + CKS_MR - 1) / CKS_MR;
+  return (size_t)groups * mb * kp * CKS_MR;
+}
+
+// Packs the input columns of CKS_NR output pixels starting at p0 (one image, one group) as
+// [Kp][NR] int32 pairs.
+static void cks_pack_columns(const cks_conv_job *j, const int16_t *xg, int64_t p0, int32_t *bp) {
+  int npix = j->oh * j->ow;
+  int iy0[CKS_NR], ix0[CKS_NR], valid[CKS_NR];
+  for (int t = 0; t < CKS_NR; t++) {
+    int64_t p = p0 + t;
+    valid[t] = p < npix;
+    int oy = valid[t] ? (int)(p / j->ow) : 0, ox = valid[t] ? (int)(p % j->ow) : 0;
+    iy0[t] = oy * j->sh - j->pt;
+    ix0[t] = ox * j->sw - j->pl;
+  }
+  int16_t *b16 = (int16_t *)bp;
+  for (int kk = 0; kk < j->kp * 2; kk++) {
+    int pair = kk / 2, half = kk % 2;
+    int16_t *dst = b16 + ((size_t)pair * CKS_NR) * 2 + half;
+    if (kk >= j->k) { for (int t = 0; t < CKS_NR; t++) dst[2 * t] = 0; continue; }
+    int c = kk / (j->kh * j->kw), rem = kk % (j->kh * j->kw), ky = rem / j->kw, kx = rem % j->kw;
+    const int16_t *plane = xg + (size_t)c * j->h * j->w;
+    for (int t = 0; t < CKS_NR; t++) {
+      int iy = iy0[t] + ky * j->dh, ix = ix0[t] + kx * j->dw;
+      dst[2 * t] = (valid[t] && iy >= 0 && iy < j->h && ix >= 0 && ix < j->w) ? plane[iy * j->w + ix] : 0;
+    }
+  }
+}
+
+__attribute__((target("avx2")))
+static void cks_kernel_avx2(const int32_t *a, const int32_t *b, int kp, int32_t out[CKS_MR][CKS_NR]) {
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  for (int q = 0; q < kp; q++) {
+    __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + q * CKS_NR));
+    __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + q * CKS_NR + 8));
+    const int32_t *ar = a + q * CKS_MR;
+    __m256i a0 = _mm256_set1_epi32(ar[0]), a1 = _mm256_set1_epi32(ar[1]);
+    c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(a0, b0));
+    c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(a0, b1));
+    c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(a1, b0));
+    c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(a1, b1));
+    __m256i a2 = _mm256_set1_epi32(ar[2]), a3 = _mm256_set1_epi32(ar[3]);
+    c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(a2, b0));
+    c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(a2, b1));
+    c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(a3, b0));
+    c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(a3, b1));
+  }
+  _mm256_storeu_si256((__m256i *)&out[0][0], c00); _mm256_storeu_si256((__m256i *)&out[0][8], c01);
+  _mm256_storeu_si256((__m256i *)&out[1][0], c10); _mm256_storeu_si256((__m256i *)&out[1][8], c11);
+  _mm256_storeu_si256((__m256i *)&out[2][0], c20); _mm256_storeu_si256((__m256i *)&out[2][8], c21);
+  _mm256_storeu_si256((__m256i *)&out[3][0], c30); _mm256_storeu_si256((__m256i *)&out[3][8], c31);
+}
+
+static void cks_kernel_scalar(const int32_t *a, const int32_t *b, int kp, int32_t out[CKS_MR][CKS_NR]) {
+  for (int r = 0; r < CKS_MR; r++)
+    for (int t = 0; t < CKS_NR; t++) {
+      int32_t s = 0;
+      for (int q = 0; q < kp; q++) {
+        int32_t av = a[q * CKS_MR + r], bv = b[q * CKS_NR + t];
+        s += (int32_t)(int16_t)(av & 0xFFFF) * (int16_t)(bv & 0xFFFF) + (int32_t)(int16_t)(av >> 16) * (int16_t)(bv >> 16);
+      }
+      out[r][t] = s;
+    }
+}
+
+static int cks_has_avx2(void) {
+  static int cached = -1;
+  if (cached < 0) cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+  return cached;
+}
+
+static void cks_conv_task(void *ctx, int64_t b, int64_t e) {
+  const cks_conv_job *j = (const cks_conv_job *)ctx;
+  int32_t *bp = aligned_alloc(64, sizeof(int32_t) * (size_t)j->kp * CKS_NR + 64);
+  int32_t tile[CKS_MR][CKS_NR] __attribute__((aligned(32)));
+  int npix = j->oh * j->ow, avx2 = cks_has_avx2();
+  for (int64_t t = b; t < e; t++) {  // t = (image, group, pixel block)
+    int64_t pb = t % j->pixel_blocks, rest = t / j->pixel_blocks;
+    int g = (int)(rest % j->g);
+    int64_t img = rest / j->g;
+    const int16_t *xg = j->x + ((size_t)img * j->c + (size_t)g * j->cg) * j->h * j->w;
+    int64_t p0 = pb * CKS_NR;
+    cks_pack_columns(j, xg, p0, bp);
+    for (int mbk = 0; mbk < j->mb; mbk++) {
+      const int32_t *a = j->wp + (((size_t)g * j->mb + mbk) * j->kp) * CKS_MR;
+      if (avx2) cks_kernel_avx2(a, bp, j->kp, tile); else cks_kernel_scalar(a, bp, j->kp, tile);
+      for (int r = 0; r < CKS_MR; r++) {
+        int m = mbk * CKS_MR + r;
+        if (m >= j->og) break;
+        int32_t *dst = j->acc + ((size_t)img * j->o + (size_t)g * j->og + m) * npix + p0;
+        int64_t count = npix - p0 < CKS_NR ? npix - p0 : CKS_NR;
+        memcpy(dst, tile[r], sizeof(int32_t) * count);
+      }
+    }
+  }
+  free(bp);
+}
+
+void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, int64_t n, int c, int h, int w,
+                    int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow) {
+  cks_conv_job j;
+  j.x = x; j.wp = packed_w; j.acc = acc; j.n = n;
+  j.c = c; j.h = h; j.w = w; j.o = o; j.kh = kh; j.kw = kw; j.sh = sh; j.sw = sw; j.pt = pt; j.pl = pl;
+  j.dh = dh; j.dw = dw; j.g = groups; j.oh = oh; j.ow = ow;
+  j.cg = c / groups; j.og = o / groups; j.k = j.cg * kh * kw; j.kp = (j.k + 1) / 2;
+  j.mb = (j.og + CKS_MR - 1) / CKS_MR;
+  j.pixel_blocks = ((int64_t)oh * ow + CKS_NR - 1) / CKS_NR;
+  int64_t tasks = n * groups * j.pixel_blocks;
+  ck_parallel_for(tasks, 4, cks_conv_task, &j);
+}
+
+// Reference path with int64 accumulation (16-bit operands, or sums beyond int32).
+typedef struct {
+  const int16_t *x, *w;
+  int64_t *acc;
+  int c, h, wd, o, kh, kw, sh, sw, pt, pl, dh, dw, g, oh, ow;
+} cks_conv64_job;
+
+static void cks_conv64_task(void *ctx, int64_t b, int64_t e) {
+  const cks_conv64_job *j = (const cks_conv64_job *)ctx;
+  int cg = j->c / j->g, og = j->o / j->g;
+  for (int64_t t = b; t < e; t++) {  // t = (image, output channel)
+    int64_t img = t / j->o;
+    int oc = (int)(t % j->o), g = oc / og;
+    int64_t *dst = j->acc + t * j->oh * j->ow;
+    for (int p = 0; p < j->oh * j->ow; p++) dst[p] = 0;
+    for (int ci = 0; ci < cg; ci++) {
+      const int16_t *plane = j->x + ((size_t)img * j->c + (size_t)g * cg + ci) * j->h * j->wd;
+      for (int ky = 0; ky < j->kh; ky++)
+        for (int kx = 0; kx < j->kw; kx++) {
+          int64_t wv = j->w[(((size_t)oc * cg + ci) * j->kh + ky) * j->kw + kx];
+          if (wv == 0) continue;
+          for (int oy = 0; oy < j->oh; oy++) {
+            int iy = oy * j->sh - j->pt + ky * j->dh;
+            if (iy < 0 || iy >= j->h) continue;
+            for (int ox = 0; ox < j->ow; ox++) {
+              int ix = ox * j->sw - j->pl + kx * j->dw;
+              if (ix >= 0 && ix < j->wd) dst[oy * j->ow + ox] += wv * plane[iy * j->wd + ix];
+            }
+          }
+        }
+    }
+  }
+}
+
+void cks_conv2d_i64(const int16_t *x, const int16_t *w, int64_t *acc, int64_t n, int c, int h, int wd,
+                    int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow) {
+  cks_conv64_job j = {x, w, acc, c, h, wd, o, kh, kw, sh, sw, pt, pl, dh, dw, groups, oh, ow};
+  ck_parallel_for(n * o, 1, cks_conv64_task, &j);
+}

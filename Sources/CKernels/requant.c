@@ -1,0 +1,125 @@
+// Requantization for the integer simulator and the exact fake-quant path: one rounding, by
+// integer shift, of an exact accumulator (plus bias, through a fused activation) onto the output
+// grid. The rounding is ck_shift_round_i64, the integer twin of ck_round_f32 (ck_round.h).
+#include "common.h"
+
+typedef struct {
+  const int32_t *acc32;
+  const int64_t *acc64;
+  int64_t c, p;
+  int left;
+  const int64_t *bias;
+  ck_activation act;
+  int64_t relu6_limit;
+  int shift, rule, qmin, qmax;
+  int16_t *out;
+} cks_rq_job;
+
+static void cks_rq_task(void *ctx, int64_t b, int64_t e) {
+  const cks_rq_job *j = (const cks_rq_job *)ctx;
+  int64_t lmul = (int64_t)1 << j->left;
+  for (int64_t row = b; row < e; row++) {  // row = (image, channel)
+    int64_t bias = j->bias ? j->bias[row % j->c] : 0;
+    int16_t *o = j->out + row * j->p;
+    for (int64_t i = 0; i < j->p; i++) {
+      int64_t a = j->acc32 ? (int64_t)j->acc32[row * j->p + i] : j->acc64[row * j->p + i];
+      int64_t s = a * lmul + bias;
+      switch (j->act) {
+      case CK_ACT_NONE: break;
+      case CK_ACT_RELU: s = s > 0 ? s : 0; break;
+      case CK_ACT_RELU6: s *= 256; s = s < 0 ? 0 : (s > j->relu6_limit ? j->relu6_limit : s); break;
+      case CK_ACT_LEAKY_DPU: s = s < 0 ? s * 26 : s * 256; break;
+      }
+      o[i] = (int16_t)ck_saturate_i64(ck_shift_round_i64(s, j->shift, (ck_rounding)j->rule), j->qmin, j->qmax);
+    }
+  }
+}
+
+void cks_requantize(const int32_t *acc32, const int64_t *acc64, int64_t n, int64_t c, int64_t p, int left_shift,
+                    const int64_t *bias, ck_activation act, int64_t relu6_limit, int shift, ck_rounding rule,
+                    int qmin, int qmax, int16_t *out) {
+  cks_rq_job j = {acc32, acc64, c, p, left_shift, bias, act, relu6_limit, shift, rule, qmin, qmax, out};
+  int64_t grain = p >= 4096 ? 1 : 4096 / (p ? p : 1);
+  ck_parallel_for(n * c, grain, cks_rq_task, &j);
+}
+
+// Elementwise requantization of int16 values from fraction `from` to `to` (shift = from − to;
+// negative shifts multiply exactly), with optional activation as above.
+typedef struct {
+  const int16_t *x;
+  int16_t *y;
+  int shift, rule, qmin, qmax;
+  ck_activation act;
+  int64_t relu6_limit;
+} cks_rs_job;
+
+static void cks_rs_task(void *ctx, int64_t b, int64_t e) {
+  const cks_rs_job *j = (const cks_rs_job *)ctx;
+  for (int64_t i = b; i < e; i++) {
+    int64_t s = j->x[i];
+    switch (j->act) {
+    case CK_ACT_NONE: break;
+    case CK_ACT_RELU: s = s > 0 ? s : 0; break;
+    case CK_ACT_RELU6: s *= 256; s = s < 0 ? 0 : (s > j->relu6_limit ? j->relu6_limit : s); break;
+    case CK_ACT_LEAKY_DPU: s = s < 0 ? s * 26 : s * 256; break;
+    }
+    j->y[i] = (int16_t)ck_saturate_i64(ck_shift_round_i64(s, j->shift, (ck_rounding)j->rule), j->qmin, j->qmax);
+  }
+}
+
+void cks_rescale(const int16_t *x, int16_t *y, int64_t n, int shift, ck_rounding rule, int qmin, int qmax,
+                 ck_activation act, int64_t relu6_limit) {
+  cks_rs_job j = {x, y, shift, rule, qmin, qmax, act, relu6_limit};
+  ck_parallel_for(n, CK_GRAIN, cks_rs_task, &j);
+}
+
+// a + b with both aligned to fraction F by left shifts (la, lb), activation, shift to the output.
+typedef struct {
+  const int16_t *a, *b;
+  int16_t *y;
+  int la, lb, shift, rule, qmin, qmax;
+  ck_activation act;
+  int64_t relu6_limit;
+} cks_add_job;
+
+static void cks_add_task(void *ctx, int64_t b, int64_t e) {
+  const cks_add_job *j = (const cks_add_job *)ctx;
+  for (int64_t i = b; i < e; i++) {
+    int64_t s = (int64_t)j->a[i] * ((int64_t)1 << j->la) + (int64_t)j->b[i] * ((int64_t)1 << j->lb);
+    switch (j->act) {
+    case CK_ACT_NONE: break;
+    case CK_ACT_RELU: s = s > 0 ? s : 0; break;
+    case CK_ACT_RELU6: s *= 256; s = s < 0 ? 0 : (s > j->relu6_limit ? j->relu6_limit : s); break;
+    case CK_ACT_LEAKY_DPU: s = s < 0 ? s * 26 : s * 256; break;
+    }
+    j->y[i] = (int16_t)ck_saturate_i64(ck_shift_round_i64(s, j->shift, (ck_rounding)j->rule), j->qmin, j->qmax);
+  }
+}
+
+void cks_add(const int16_t *a, int la, const int16_t *b, int lb, int16_t *y, int64_t n, int shift, ck_rounding rule,
+             int qmin, int qmax, ck_activation act, int64_t relu6_limit) {
+  cks_add_job j = {a, b, y, la, lb, shift, rule, qmin, qmax, act, relu6_limit};
+  ck_parallel_for(n, CK_GRAIN, cks_add_task, &j);
+}
+
+// Quantization of float input: saturate(round(x · 2^f)) into int16 (the fake-quant formula).
+typedef struct {
+  const float *x;
+  int16_t *y;
+  float scale;
+  int rule, qmin, qmax;
+} cks_q_job;
+
+static void cks_q_task(void *ctx, int64_t b, int64_t e) {
+  const cks_q_job *j = (const cks_q_job *)ctx;
+  for (int64_t i = b; i < e; i++) {
+    float q = ck_round_f32(j->x[i] * j->scale, (ck_rounding)j->rule);
+    q = q < (float)j->qmin ? (float)j->qmin : (q > (float)j->qmax ? (float)j->qmax : q);
+    j->y[i] = (int16_t)q;
+  }
+}
+
+void cks_quantize(const float *x, int16_t *y, int64_t n, float scale, ck_rounding rule, int qmin, int qmax) {
+  cks_q_job j = {x, y, scale, rule, qmin, qmax};
+  ck_parallel_for(n, CK_GRAIN, cks_q_task, &j);
+}

@@ -1,0 +1,111 @@
+import TensorCore
+
+/// The deploy graph: what the hardware (and the integer simulator) runs. Every tensor carries its
+/// fixed-point format; conv / linear nodes carry integer weights (in the HDF5 payload) and their
+/// shift_cut / shift_bias. Encoded as JSON with a schema version; decoding is strict.
+public struct DeployGraph: Codable, Equatable, Sendable {
+  public static let schemaVersion = 1
+  public static let manifestFile = "deploy.json"
+  public static let payloadFile = "weights.h5"
+
+  public var schemaVersion: Int
+  public var producer: String
+  /// Tensor names fed by the caller, and those returned.
+  public var inputs: [String]
+  public var outputs: [String]
+  public var tensors: [String: DeployTensor]
+  /// In execution order.
+  public var nodes: [DeployNode]
+  /// Fix-position changes made at export to satisfy the hardware's shift ranges.
+  public var adjustments: [ShiftAdjustment]
+
+  enum CodingKeys: String, CodingKey {
+    case schemaVersion = "schema_version", producer, inputs, outputs, tensors, nodes, adjustments
+  }
+
+  public init(inputs: [String], outputs: [String], tensors: [String: DeployTensor], nodes: [DeployNode],
+              adjustments: [ShiftAdjustment] = []) {
+    schemaVersion = Self.schemaVersion
+    producer = "swift-qat"
+    self.inputs = inputs
+    self.outputs = outputs
+    self.tensors = tensors
+    self.nodes = nodes
+    self.adjustments = adjustments
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    schemaVersion = try c.decode(Int.self, forKey: .schemaVersion)
+    guard schemaVersion == Self.schemaVersion else {
+      throw DecodingError.dataCorruptedError(forKey: .schemaVersion, in: c,
+        debugDescription: "deploy schema version \(schemaVersion) is not supported (this build reads \(Self.schemaVersion))")
+    }
+    producer = try c.decode(String.self, forKey: .producer)
+    inputs = try c.decode([String].self, forKey: .inputs)
+    outputs = try c.decode([String].self, forKey: .outputs)
+    tensors = try c.decode([String: DeployTensor].self, forKey: .tensors)
+    nodes = try c.decode([DeployNode].self, forKey: .nodes)
+    adjustments = try c.decodeIfPresent([ShiftAdjustment].self, forKey: .adjustments) ?? []
+  }
+
+  /// Checks references and shapes; throws naming the first inconsistency.
+  public func validate() throws {
+    var defined = Set(inputs)
+    for name in inputs where tensors[name] == nil { throw DeployError("input \(name) has no tensor entry") }
+    for node in nodes {
+      for i in node.inputs where !defined.contains(i) {
+        throw DeployError("node \(node.name) (\(node.op.rawValue)) reads \(i) before it is produced")
+      }
+      guard tensors[node.output] != nil else { throw DeployError("node \(node.name) writes \(node.output), which has no tensor entry") }
+      guard defined.insert(node.output).inserted else { throw DeployError("tensor \(node.output) is written twice (node \(node.name))") }
+      try node.validate(self)
+    }
+    for o in outputs where !defined.contains(o) { throw DeployError("output \(o) is never produced") }
+  }
+}
+
+/// A tensor of the deploy graph: per-sample shape and fixed-point format.
+public struct DeployTensor: Codable, Equatable, Sendable {
+  public var shape: [Int]
+  public var bits: Int
+  public var signed: Bool
+  public var fractionalBits: Int
+  public var narrowRange: Bool
+  /// Rounding used when this tensor is produced.
+  public var rounding: RoundingRule
+
+  enum CodingKeys: String, CodingKey {
+    case shape, bits, signed, rounding
+    case fractionalBits = "fractional_bits", narrowRange = "narrow_range"
+  }
+
+  public init(shape: [Int], format: FixedPointFormat, rounding: RoundingRule) {
+    self.shape = shape
+    bits = format.bits
+    signed = format.signed
+    fractionalBits = format.fractionalBits
+    narrowRange = format.narrowRange
+    self.rounding = rounding
+  }
+
+  public var format: FixedPointFormat {
+    FixedPointFormat(bits: bits, signed: signed, fractionalBits: fractionalBits, narrowRange: narrowRange)
+  }
+}
+
+/// A position change made to satisfy a DPU shift constraint.
+public struct ShiftAdjustment: Codable, Equatable, Sendable {
+  public var node: String
+  /// Which tensor's position moved ("output", "weight", "bias").
+  public var tensor: String
+  public var from: Int
+  public var to: Int
+  public var reason: String
+}
+
+/// A malformed deploy graph or payload, or an op the exporter / simulator cannot handle.
+public struct DeployError: Error, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}

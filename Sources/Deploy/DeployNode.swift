@@ -1,0 +1,93 @@
+import TensorCore
+
+/// Operations of the deploy graph (the simulator switches over all of them exhaustively).
+public enum DeployOp: String, Codable, CaseIterable, Sendable {
+  case input, conv2d, linear, add, concat
+  case maxPool = "max_pool", avgPool = "avg_pool", globalAvgPool = "global_avg_pool"
+  case relu, relu6, leakyRelu = "leaky_relu", hardSigmoid = "hard_sigmoid", hardSwish = "hard_swish"
+  case upsample, flatten, reshape, slice, pad
+}
+
+/// Activation fused into conv / linear / add / rescaling nodes.
+public enum DeployActivation: String, Codable, Sendable {
+  case none, relu, relu6
+  /// LeakyReLU with the DPU's slope 26/256.
+  case leakyRelu = "leaky_relu_26_256"
+}
+
+/// One node: op, input and output tensor names, attributes, and for conv / linear the payload
+/// dataset names with the weight / bias formats and the DPU shifts.
+public struct DeployNode: Codable, Equatable, Sendable {
+  public var name: String
+  public var op: DeployOp
+  public var inputs: [String]
+  public var output: String
+  public var activation: DeployActivation?
+  // conv / linear
+  public var weight: String?
+  public var bias: String?
+  public var weightFractionalBits: Int?
+  public var weightBits: Int?
+  public var biasFractionalBits: Int?
+  public var biasBits: Int?
+  public var shiftCut: Int?
+  public var shiftBias: Int?
+  public var conv: ConvGeometry?
+  public var kernel: [Int]?  // [KH, KW]
+  // pooling
+  public var pool: Pool2DGeometry?
+  /// Average pooling as sum · multiplier / 2^shift (DPU); multiplier 1 and shift log2(area) when exact.
+  public var poolMultiplier: Int?
+  public var poolShift: Int?
+  // shape ops
+  public var axis: Int?
+  public var scale: Int?
+  public var shape: [Int]?
+  public var slice: [DeploySlice]?
+  public var padBefore: [Int]?
+  public var padAfter: [Int]?
+
+  public init(name: String, op: DeployOp, inputs: [String], output: String) {
+    self.name = name
+    self.op = op
+    self.inputs = inputs
+    self.output = output
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case name, op, inputs, output, activation, weight, bias, conv, kernel, pool, axis, scale, shape, slice
+    case weightFractionalBits = "weight_fractional_bits", weightBits = "weight_bits"
+    case biasFractionalBits = "bias_fractional_bits", biasBits = "bias_bits"
+    case shiftCut = "shift_cut", shiftBias = "shift_bias", poolMultiplier = "pool_multiplier", poolShift = "pool_shift"
+    case padBefore = "pad_before", padAfter = "pad_after"
+  }
+
+  func validate(_ g: DeployGraph) throws {
+    func need(_ ok: Bool, _ what: String) throws { if !ok { throw DeployError("node \(name) (\(op.rawValue)): \(what)") } }
+    switch op {
+    case .input: try need(inputs.isEmpty, "an input node takes no inputs")
+    case .conv2d, .linear:
+      try need(inputs.count == 1, "needs one input")
+      try need(weight != nil && weightFractionalBits != nil && weightBits != nil, "needs a weight, its bits and position")
+      try need(bias == nil || (biasFractionalBits != nil && biasBits != nil), "needs the bias bits and position")
+      if op == .conv2d { try need(conv != nil && kernel?.count == 2, "needs conv geometry and kernel size") }
+    case .add: try need(inputs.count == 2, "needs two inputs")
+    case .concat: try need(!inputs.isEmpty && axis != nil, "needs inputs and an axis")
+    case .maxPool: try need(inputs.count == 1 && pool != nil, "needs one input and pool geometry")
+    case .avgPool: try need(inputs.count == 1 && pool != nil && poolMultiplier != nil && poolShift != nil, "needs pool geometry and scaling")
+    case .globalAvgPool: try need(inputs.count == 1 && poolMultiplier != nil && poolShift != nil, "needs its scaling")
+    case .upsample: try need(inputs.count == 1 && (scale ?? 0) >= 1, "needs a scale >= 1")
+    case .reshape: try need(inputs.count == 1 && shape != nil, "needs a shape")
+    case .slice: try need(inputs.count == 1 && slice != nil, "needs slice ranges")
+    case .pad: try need(inputs.count == 1 && padBefore != nil && padAfter?.count == padBefore?.count, "needs pad amounts")
+    case .relu, .relu6, .leakyRelu, .hardSigmoid, .hardSwish, .flatten: try need(inputs.count == 1, "needs one input")
+    }
+  }
+}
+
+/// A strided range on one axis (per-sample axes, batch excluded).
+public struct DeploySlice: Codable, Equatable, Sendable {
+  public var start: Int
+  public var end: Int
+  public var step: Int
+}

@@ -1,0 +1,87 @@
+import Foundation
+import HDF5IO
+
+/// Integer weights and biases of a deploy graph, stored in HDF5 (one dataset per tensor, int8 /
+/// int16 / int32 by bit width; readable by h5py).
+public struct DeployPayload: Sendable {
+  public struct Entry: Sendable, Equatable {
+    public var shape: [Int]
+    public var values: [Int32]
+    public var bits: Int
+  }
+
+  public var entries: [String: Entry] = [:]
+
+  public init() {}
+
+  public subscript(_ name: String) -> Entry? {
+    get { entries[name] }
+    set { entries[name] = newValue }
+  }
+
+  public func write(to path: String) throws {
+    let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+    do {
+      let f = try HDF5File(path: tmp, mode: .create)
+      for (name, e) in entries.sorted(by: { $0.key < $1.key }) {
+        switch e.bits {
+        case ...8: try f.write(name, shape: e.shape, values: e.values.map { Int8($0) })
+        case ...16: try f.write(name, shape: e.shape, values: e.values.map { Int16($0) })
+        default: try f.write(name, shape: e.shape, values: e.values)
+        }
+        try f.setAttribute("bits", numbers: [Double(e.bits)], of: name)
+      }
+      try f.close()
+      if rename(tmp, path) != 0 { throw DeployError("\(path): cannot rename \(tmp) into place") }
+    } catch {
+      unlink(tmp)
+      throw error
+    }
+  }
+
+  public static func read(from path: String) throws -> DeployPayload {
+    let f = try HDF5File(path: path, mode: .read)
+    var p = DeployPayload()
+    for name in try f.datasetNames() {
+      let (shape, values) = try f.read(name, as: Int32.self)
+      let bits = Int(try f.numericAttribute("bits", of: name)?.first ?? 32)
+      let limit = Int64(1) << (bits - 1)
+      if let bad = values.first(where: { Int64($0) < -limit || Int64($0) >= limit }) {
+        throw DeployError("\(path): \(name): value \(bad) does not fit \(bits) bits")
+      }
+      p.entries[name] = Entry(shape: shape, values: values, bits: bits)
+    }
+    return p
+  }
+}
+
+extension DeployGraph {
+  /// Reads and validates deploy.json in a directory.
+  public static func read(directory: String) throws -> DeployGraph {
+    let path = directory + "/" + manifestFile
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+      throw DeployError("\(path): cannot read (\(error.localizedDescription))")
+    }
+    let graph: DeployGraph
+    do { graph = try JSONDecoder().decode(DeployGraph.self, from: data) } catch {
+      throw DeployError("\(path): not a valid deploy graph: \(error)")
+    }
+    do { try graph.validate() } catch { throw DeployError("\(path): \(error)") }
+    return graph
+  }
+
+  public func write(directory: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let data = try encoder.encode(self)
+    let path = directory + "/" + Self.manifestFile, tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+    do {
+      try data.write(to: URL(fileURLWithPath: tmp))
+      if rename(tmp, path) != 0 { throw DeployError("\(path): cannot rename into place") }
+    } catch {
+      unlink(tmp)
+      throw error
+    }
+  }
+}

@@ -1,0 +1,148 @@
+import CKernels
+
+/// Activation applied to an exact sum before requantization.
+public enum IntegerActivation: String, Sendable, Codable {
+  case none, relu, relu6
+  /// LeakyReLU with the DPU's slope 26/256.
+  case leakyRelu = "leaky_relu_26_256"
+
+  var c: ck_activation {
+    switch self {
+    case .none: CK_ACT_NONE
+    case .relu: CK_ACT_RELU
+    case .relu6: CK_ACT_RELU6
+    case .leakyRelu: CK_ACT_LEAKY_DPU
+    }
+  }
+
+  /// Extra fractional bits the activation works at (relu6 and leaky multiply by 256).
+  var extraBits: Int { self == .relu6 || self == .leakyRelu ? 8 : 0 }
+}
+
+/// Integer arithmetic shared by the simulator and the exact fake-quant path: exact integer
+/// accumulation, bias aligned by shifts, one rounding onto the output grid, saturation.
+public enum IntegerKernels {
+  /// Weights packed for the int32 convolution kernel.
+  public struct PackedWeights: Sendable {
+    public let values: [Int32]
+    public let outChannels: Int
+    public let groups: Int
+    public let k: Int
+  }
+
+  public static func pack(_ w: IntTensor, groups: Int) -> PackedWeights {
+    let o = w.shape[0], k = w.shape.count / o
+    var packed = [Int32](repeating: 0, count: cks_packed_weights_count(Int32(o), Int32(groups), Int32(k)))
+    w.codes.withUnsafeBufferPointer { cks_pack_weights($0.baseAddress, Int32(o), Int32(groups), Int32(k), &packed) }
+    return PackedWeights(values: packed, outChannels: o, groups: groups, k: k)
+  }
+
+  /// Whether the int32 kernel is exact for these operands: codes within int8 range and the
+  /// largest possible sum below 2^31.
+  public static func int32Exact(_ x: FixedPointFormat, _ w: FixedPointFormat, k: Int) -> Bool {
+    x.bits <= 8 && w.bits <= 8 && Double(k) * 128 * 128 < 2_147_483_647
+  }
+
+  /// conv2d (or linear as a 1x1 conv) of integer codes, bias, activation and requantization to
+  /// `output` with `rounding`.
+  public static func conv2d(_ x: IntTensor, weight w: IntTensor, packed: PackedWeights?, bias: IntTensor?,
+                            geometry g: ConvGeometry, activation: IntegerActivation, output: FixedPointFormat,
+                            rounding: RoundingRule) -> IntTensor {
+    let outShape = g.outputShape(input: x.shape, weight: w.shape)
+    let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
+    let (oh, ow) = (outShape[2], outShape[3])
+    let k = c / g.groups * kh * kw
+    let count = outShape.count
+    var out = IntTensor(zeros: outShape, format: output)
+    var f = x.format.fractionalBits + w.format.fractionalBits
+    var left = 0
+    var biasAligned: [Int64]? = nil
+    if let bias {
+      let fb = bias.format.fractionalBits
+      if fb > f { left = fb - f; f = fb }
+      biasAligned = bias.codes.map { Int64($0) << Int64(f - fb) }
+    }
+    let args = (Int32(c), Int32(h), Int32(wd), Int32(o), Int32(kh), Int32(kw), Int32(g.strideH), Int32(g.strideW),
+                Int32(g.padTop), Int32(g.padLeft), Int32(g.dilationH), Int32(g.dilationW), Int32(g.groups), Int32(oh), Int32(ow))
+    let limit = relu6Limit(f + activation.extraBits)
+    let shift = Int32(f + activation.extraBits - output.fractionalBits)
+    if int32Exact(x.format, w.format, k: k) {
+      let pw = packed ?? pack(w, groups: g.groups)
+      var acc = [Int32](repeating: 0, count: count)
+      x.codes.withUnsafeBufferPointer { xp in
+        cks_conv2d_i32(xp.baseAddress, pw.values, &acc, Int64(n), args.0, args.1, args.2, args.3, args.4, args.5, args.6,
+                       args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
+      }
+      requantize(acc32: acc, acc64: nil, n: n, c: o, p: oh * ow, left: left, bias: biasAligned, activation: activation,
+                 limit: limit, shift: shift, rounding: rounding, output: output, into: &out.codes)
+    } else {
+      var acc = [Int64](repeating: 0, count: count)
+      x.codes.withUnsafeBufferPointer { xp in
+        w.codes.withUnsafeBufferPointer { wp in
+          cks_conv2d_i64(xp.baseAddress, wp.baseAddress, &acc, Int64(n), args.0, args.1, args.2, args.3, args.4, args.5,
+                         args.6, args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
+        }
+      }
+      requantize(acc32: nil, acc64: acc, n: n, c: o, p: oh * ow, left: left, bias: biasAligned, activation: activation,
+                 limit: limit, shift: shift, rounding: rounding, output: output, into: &out.codes)
+    }
+    return out
+  }
+
+  /// 6 at the given fractional bits (for relu6 at 8 extra bits).
+  static func relu6Limit(_ fraction: Int) -> Int64 {
+    fraction >= 0 ? Int64(6) << Int64(min(fraction, 58)) : Int64(6) >> Int64(-fraction)
+  }
+
+  static func requantize(acc32: [Int32]?, acc64: [Int64]?, n: Int, c: Int, p: Int, left: Int, bias: [Int64]?,
+                         activation: IntegerActivation, limit: Int64, shift: Int32, rounding: RoundingRule,
+                         output: FixedPointFormat, into codes: inout [Int16]) {
+    let (qmin, qmax) = (Int32(output.qmin), Int32(output.qmax))
+    withOptional(bias) { bp in
+      if let acc32 {
+        cks_requantize(acc32, nil, Int64(n), Int64(c), Int64(p), Int32(left), bp, activation.c, limit, shift, rounding.c, qmin, qmax, &codes)
+      } else if let acc64 {
+        cks_requantize(nil, acc64, Int64(n), Int64(c), Int64(p), Int32(left), bp, activation.c, limit, shift, rounding.c, qmin, qmax, &codes)
+      }
+    }
+  }
+
+  /// Elementwise requantization (with an optional activation) to another format.
+  public static func rescale(_ x: IntTensor, to output: FixedPointFormat, activation: IntegerActivation = .none,
+                             rounding: RoundingRule) -> IntTensor {
+    var out = IntTensor(zeros: x.shape, format: output)
+    let f = x.format.fractionalBits + activation.extraBits
+    cks_rescale(x.codes, &out.codes, Int64(x.codes.count), Int32(f - output.fractionalBits), rounding.c,
+                Int32(output.qmin), Int32(output.qmax), activation.c, relu6Limit(f))
+    return out
+  }
+
+  /// a + b aligned to the finer position, activation, requantized to `output`.
+  public static func add(_ a: IntTensor, _ b: IntTensor, activation: IntegerActivation, output: FixedPointFormat,
+                         rounding: RoundingRule) -> IntTensor {
+    precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
+    let f = max(a.format.fractionalBits, b.format.fractionalBits)
+    var out = IntTensor(zeros: a.shape, format: output)
+    let fe = f + activation.extraBits
+    cks_add(a.codes, Int32(f - a.format.fractionalBits), b.codes, Int32(f - b.format.fractionalBits), &out.codes,
+            Int64(a.codes.count), Int32(fe - output.fractionalBits), rounding.c, Int32(output.qmin), Int32(output.qmax),
+            activation.c, relu6Limit(fe))
+    return out
+  }
+
+  /// Codes of float values: saturate(round(x · 2^f)) (the fake-quant formula).
+  public static func quantize(_ x: Tensor, format: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
+    var out = IntTensor(zeros: x.shape, format: format)
+    let scale = Float(Double(sign: .plus, exponent: format.fractionalBits, significand: 1))
+    x.withUnsafeBufferPointer { xp in
+      cks_quantize(xp.baseAddress, &out.codes, Int64(x.count), scale, rounding.c, Int32(format.qmin), Int32(format.qmax))
+    }
+    return out
+  }
+}
+
+func withOptional<R>(_ a: [Int64]?, _ body: (UnsafePointer<Int64>?) -> R) -> R {
+  guard let a else { return body(nil) }
+  return a.withUnsafeBufferPointer { body($0.baseAddress) }
+}
