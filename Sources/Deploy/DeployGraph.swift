@@ -51,9 +51,15 @@ public struct DeployGraph: Codable, Equatable, Sendable {
 
   /// Checks references and shapes; throws naming the first inconsistency.
   public func validate() throws {
-    var defined = Set(inputs)
+    var defined = Set<String>()
     for name in inputs where tensors[name] == nil { throw DeployError("input \(name) has no tensor entry") }
+    for name in inputs where !nodes.contains(where: { $0.op == .input && $0.output == name }) {
+      throw DeployError("input \(name) has no input node")
+    }
     for node in nodes {
+      if node.op == .input && !inputs.contains(node.output) {
+        throw DeployError("input node \(node.name) writes \(node.output), which is not listed in inputs")
+      }
       for i in node.inputs where !defined.contains(i) {
         throw DeployError("node \(node.name) (\(node.op.rawValue)) reads \(i) before it is produced")
       }
@@ -102,6 +108,14 @@ public struct ShiftAdjustment: Codable, Equatable, Sendable {
   public var from: Int
   public var to: Int
   public var reason: String
+
+  public init(node: String, tensor: String, from: Int, to: Int, reason: String) {
+    self.node = node
+    self.tensor = tensor
+    self.from = from
+    self.to = to
+    self.reason = reason
+  }
 }
 
 /// A malformed deploy graph or payload, or an op the exporter / simulator cannot handle.

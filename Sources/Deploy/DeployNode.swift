@@ -90,4 +90,9 @@ public struct DeploySlice: Codable, Equatable, Sendable {
   public var start: Int
   public var end: Int
   public var step: Int
+  public init(start: Int, end: Int, step: Int) {
+    self.start = start
+    self.end = end
+    self.step = step
+  }
 }

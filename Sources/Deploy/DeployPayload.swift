@@ -8,6 +8,11 @@ public struct DeployPayload: Sendable {
     public var shape: [Int]
     public var values: [Int32]
     public var bits: Int
+    public init(shape: [Int], values: [Int32], bits: Int) {
+      self.shape = shape
+      self.values = values
+      self.bits = bits
+    }
   }
 
   public var entries: [String: Entry] = [:]

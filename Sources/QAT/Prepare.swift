@@ -19,7 +19,7 @@ public enum Prepare {
     let regionNames = Set(quantizedRegion(model, config).map { model.nodes[$0].name })
     let firstName = model.nodes.first { $0.layer is Conv2D || $0.layer is Linear }?.name
     let lastName = model.nodes.last { $0.layer is Conv2D || $0.layer is Linear }?.name
-    if config.simulateDPU { useDPUSlopes(model) }
+    if config.simulateDPU { useDPUSlopes(model); useDPUPooling(model, regionNames) }
 
     // Weights: conv / linear layers in the region become quantized layers that absorb a fused
     // activation (whose node is removed; the output quantizer takes its name).
@@ -172,6 +172,27 @@ extension Prepare {
     }
   }
 
+  /// simulate_dpu: average pools compute sum · k / 2^n (exact multipliers for power-of-two areas).
+  static func useDPUPooling(_ model: Model, _ region: Set<String>) {
+    for i in model.nodes.indices where region.contains(model.nodes[i].name) {
+      if let p = model.nodes[i].layer as? AvgPool2D, p.countIncludePad || (p.geometry.padH == 0 && p.geometry.padW == 0) {
+        model.replaceLayer(at: i, with: DPUAvgPool(geometry: p.geometry, area: p.geometry.kernelH * p.geometry.kernelW))
+      } else if model.nodes[i].layer is GlobalAvgPool, let area = spatialArea(model, i) {
+        model.replaceLayer(at: i, with: DPUAvgPool(geometry: nil, area: area))
+      }
+    }
+  }
+
+  /// H·W of node i's input, from a shape pass on a batch of one.
+  static func spatialArea(_ model: Model, _ i: Int) -> Int? {
+    guard let input = model.inputNodes.first.map({ model.nodes[$0].layer as? Input }) ?? nil else { return nil }
+    var area: Int? = nil
+    _ = model.forward([Tensor.zeros(Shape([1] + input.shape.dims))]) { j, t in
+      if j == model.nodes[i].inputs[0], t.rank == 4 { area = t.shape[2] * t.shape[3] }
+    }
+    return area
+  }
+
   /// Gives each quantized conv / linear layer its input and output quantizers.
   static func linkQuantizers(_ model: Model) {
     for (i, node) in model.nodes.enumerated() {
@@ -206,7 +227,7 @@ extension Prepare {
       let c = model.consumers(of: j)
       guard c.count == 1 else { return false }
       if c[0] == last { return true }
-      guard gridPreserving(model.nodes[c[0]].layer) || model.nodes[c[0]].layer is GlobalAvgPool else { return false }
+      guard gridPreserving(model.nodes[c[0]].layer) || model.nodes[c[0]].layer is GlobalAvgPool || model.nodes[c[0]].layer is DPUAvgPool else { return false }
       j = c[0]
     }
   }
@@ -221,7 +242,7 @@ extension Prepare {
         let labels = node.inputs.compactMap(quantizerFeeding)
         if labels.count > 1 { qm.alignmentGroups.append(labels) }
       }
-      if qm.config.alignPool, node.layer is AvgPool2D || node.layer is GlobalAvgPool,
+      if qm.config.alignPool, node.layer is AvgPool2D || node.layer is GlobalAvgPool || node.layer is DPUAvgPool,
          let input = quantizerFeeding(node.inputs[0]),
          let out = m.nodes.first(where: { ($0.layer as? FixNeuron)?.label == node.name })?.layer as? FixNeuron,
          let inQ = qm.quantizer(labelled: input), inQ.spec.bits == out.spec.bits {

@@ -1,0 +1,68 @@
+import DeployFormat
+import Foundation
+import TensorCore
+
+/// Per-tensor quantization summaries in the shapes other toolchains read, written next to the
+/// deploy graph from the same data:
+/// - `quant_info.json` (vai_q): bit width and fix position of every parameter and output;
+/// - `int8.json` (NVDLA calibrator): symmetric scale, min, max and offset per tensor;
+/// - `xfdnn.json` (xfDNN quantizer): per conv / linear layer the bit widths and thresholds of its
+///   input, output and parameters (plus the positions).
+public enum QuantizationSummaries {
+  public static func write(_ g: DeployGraph, payload: DeployPayload, to directory: String) throws {
+    try writeJSON(vaiQuantInfo(g), to: directory + "/quant_info.json")
+    try writeJSON(nvdla(g), to: directory + "/int8.json")
+    try writeJSON(xfdnn(g, payload), to: directory + "/xfdnn.json")
+  }
+
+  static func vaiQuantInfo(_ g: DeployGraph) -> [String: Any] {
+    var param: [String: Any] = [:], output: [String: Any] = [:]
+    for n in g.nodes {
+      if let w = n.weight, let b = n.weightBits, let f = n.weightFractionalBits { param[w] = [[b, f]] }
+      if let bias = n.bias, let b = n.biasBits, let f = n.biasFractionalBits { param[bias] = [[b, f]] }
+      if let t = g.tensors[n.output] { output[n.output] = [[t.bits, t.fractionalBits]] }
+    }
+    return ["param": param, "output": output, "input": [String: Any](), "fast_finetuned": false,
+            "bias_corrected": false, "producer": "swift-qat", "version": g.schemaVersion]
+  }
+
+  static func nvdla(_ g: DeployGraph) -> [String: Any] {
+    var out: [String: Any] = [:]
+    for (name, t) in g.tensors {
+      let scale = t.format.scale
+      let maxValue = Double(t.format.qmax) * scale
+      out[name] = ["scale": scale, "min": -maxValue, "max": maxValue, "offset": 0, "bits": t.bits, "fractional_bits": t.fractionalBits]
+    }
+    return out
+  }
+
+  static func xfdnn(_ g: DeployGraph, _ payload: DeployPayload) -> [String: Any] {
+    var layers: [[String: Any]] = []
+    for n in g.nodes where n.op == .conv2d || n.op == .linear {
+      guard let tin = g.tensors[n.inputs[0]], let tout = g.tensors[n.output], let w = n.weight.flatMap({ payload[$0] }),
+            let fw = n.weightFractionalBits else { continue }
+      let perChannel = w.values.count / max(1, w.shape[0])
+      let thresholds = (0..<w.shape[0]).map { c -> Double in
+        let m = w.values[(c * perChannel)..<((c + 1) * perChannel)].map { abs(Int($0)) }.max() ?? 0
+        return Double(m) * Double(sign: .plus, exponent: -fw, significand: 1)
+      }
+      layers.append(["name": n.name, "bw_layer_in": tin.bits, "bw_layer_out": tout.bits, "bw_params": n.weightBits ?? 0,
+                     "th_layer_in": Double(tin.format.qmax) * tin.format.scale,
+                     "th_layer_out": Double(tout.format.qmax) * tout.format.scale, "th_params": thresholds,
+                     "pos_layer_in": tin.fractionalBits, "pos_layer_out": tout.fractionalBits, "pos_params": fw])
+    }
+    return ["network": layers, "producer": "swift-qat"]
+  }
+
+  static func writeJSON(_ object: [String: Any], to path: String) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+    do {
+      try data.write(to: URL(fileURLWithPath: tmp))
+      if rename(tmp, path) != 0 { throw DeployError("\(path): cannot rename into place") }
+    } catch {
+      unlink(tmp)
+      throw error
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import Layers
+import TensorCore
+
+/// The DPU's shift ranges for conv / linear layers, enforced by moving fix positions (vai_q's
+/// adjust_shift_cut and adjust_shift_bias). With input position i, weight w, output o, bias b:
+/// shift_cut = w + i − o must lie in [0, 16]; shift_bias = w + i − b in
+/// [min(0, shift_cut − 16), 16]. Positions move on the FixNeurons, so the fake-quant model (during
+/// QAT too) and the export see the same adjusted formats.
+public enum ShiftConstraints {
+  public struct Adjustment: Sendable, Equatable {
+    public var node: String
+    public var tensor: String
+    public var from: Int
+    public var to: Int
+    public var reason: String
+  }
+
+  public static let maxShift = 16
+
+  /// Applies the constraints (and re-aligns shared positions) until nothing changes.
+  @discardableResult
+  public static func enforce(_ qm: QuantizedModel) -> [Adjustment] {
+    var all: [Adjustment] = []
+    for _ in 0..<8 {
+      let round = enforceOnce(qm)
+      if round.isEmpty { break }
+      all += round
+      Calibration.applyAlignment(qm)
+    }
+    return all
+  }
+
+  static func enforceOnce(_ qm: QuantizedModel) -> [Adjustment] {
+    var changes: [Adjustment] = []
+    for (name, layer) in qm.weightLayers {
+      guard let inQ = layer.inputQuantizer, let outQ = layer.outputQuantizer,
+            let fi = inQ.fixedPointFormat, var fo = outQ.fixedPointFormat, var fw = layer.weightQuantizer.fixedPointFormat else { continue }
+      let i = fi.fractionalBits
+      var cut = fw.fractionalBits + i - fo.fractionalBits
+      if cut < 0 {
+        changes.append(Adjustment(node: name, tensor: "output", from: fo.fractionalBits, to: fw.fractionalBits + i,
+                                  reason: "shift_cut \(cut) < 0: output position lowered"))
+        fo.fractionalBits = fw.fractionalBits + i
+        outQ.setFormat(.fixedPoint(fo))
+        cut = 0
+      } else if cut > maxShift {
+        let to = fo.fractionalBits - i + maxShift
+        changes.append(Adjustment(node: name, tensor: "weight", from: fw.fractionalBits, to: to,
+                                  reason: "shift_cut \(cut) > \(maxShift): weight position lowered"))
+        fw.fractionalBits = to
+        layer.weightQuantizer.setFormat(.fixedPoint(fw))
+        cut = maxShift
+      }
+      guard let bq = layer.biasQuantizer, var fb = bq.fixedPointFormat else { continue }
+      let acc = fw.fractionalBits + i
+      let shiftBias = acc - fb.fractionalBits, lower = min(0, cut - maxShift)
+      if shiftBias < lower {
+        changes.append(Adjustment(node: name, tensor: "bias", from: fb.fractionalBits, to: acc - lower,
+                                  reason: "shift_bias \(shiftBias) < \(lower): bias position lowered"))
+        fb.fractionalBits = acc - lower
+        bq.setFormat(.fixedPoint(fb))
+      } else if shiftBias > maxShift {
+        changes.append(Adjustment(node: name, tensor: "bias", from: fb.fractionalBits, to: acc - maxShift,
+                                  reason: "shift_bias \(shiftBias) > \(maxShift): bias position raised"))
+        fb.fractionalBits = acc - maxShift
+        bq.setFormat(.fixedPoint(fb))
+      }
+    }
+    return changes
+  }
+
+  /// shift_cut and shift_bias of a layer (nil without power-of-two formats).
+  public static func shifts(_ layer: any WeightQuantized) -> (cut: Int, bias: Int?)? {
+    guard let fi = layer.inputQuantizer?.fixedPointFormat, let fo = layer.outputQuantizer?.fixedPointFormat,
+          let fw = layer.weightQuantizer.fixedPointFormat else { return nil }
+    let acc = fw.fractionalBits + fi.fractionalBits
+    return (acc - fo.fractionalBits, layer.biasQuantizer?.fixedPointFormat.map { acc - $0.fractionalBits })
+  }
+}

@@ -1,0 +1,143 @@
+import DeployFormat
+import TensorCore
+
+extension Simulator {
+  /// One node, integer arithmetic only. The switch names every op of the deploy format.
+  func execute(_ node: DeployNode, _ args: [IntTensor], input: Tensor?) throws -> IntTensor {
+    let out = try tensor(node.output)
+    let format = out.format, rule = out.rounding
+    func act(_ a: DeployActivation?) -> IntegerActivation {
+      switch a ?? DeployActivation.none {
+      case .none: .none
+      case .relu: .relu
+      case .relu6: .relu6
+      case .leakyRelu: .leakyRelu
+      }
+    }
+    switch node.op {
+    case .input:
+      guard let x = input else { throw DeployError("input \(node.output) was not fed") }
+      guard Array(x.shape.dims.dropFirst()) == out.shape else {
+        throw DeployError("input \(node.output): expected [batch] + \(out.shape), got \(x.shape)")
+      }
+      return IntegerKernels.quantize(x, format: format, rounding: rule)
+    case .conv2d:
+      return IntegerKernels.conv2d(args[0], weight: weights[node.name]!, packed: packed[node.name], bias: biases[node.name],
+                                   geometry: node.conv!, activation: act(node.activation), output: format, rounding: rule)
+    case .linear:
+      let x = args[0]
+      let x4 = IntTensor(shape: [x.shape[0], x.shape.count / x.shape[0], 1, 1], codes: x.codes, format: x.format)
+      var y = IntegerKernels.conv2d(x4, weight: weights[node.name]!, packed: packed[node.name], bias: biases[node.name],
+                                    geometry: ConvGeometry(), activation: act(node.activation), output: format, rounding: rule)
+      y.shape = [x.shape[0], y.shape[1]]
+      return y
+    case .add:
+      return IntegerKernels.add(args[0], args[1], activation: act(node.activation), output: format, rounding: rule)
+    case .concat:
+      let parts = args.map { IntegerKernels.rescale($0, to: format, rounding: rule) }
+      return try IntegerShapes.concat(parts, axis: node.axis! + (node.axis! >= 0 ? 1 : 0))
+    case .maxPool:
+      return IntegerKernels.maxPool(args[0], node.pool!)
+    case .avgPool, .globalAvgPool:
+      return IntegerKernels.avgPool(args[0], geometry: node.op == .avgPool ? node.pool : nil, multiplier: node.poolMultiplier!,
+                                    shift: node.poolShift!, output: format, rounding: rule)
+    case .relu, .relu6, .leakyRelu:
+      let a: IntegerActivation = node.op == .relu ? .relu : (node.op == .relu6 ? .relu6 : .leakyRelu)
+      return IntegerKernels.rescale(args[0], to: format, activation: a, rounding: rule)
+    case .hardSigmoid, .hardSwish:
+      return IntegerKernels.hardSigmoid(args[0], swish: node.op == .hardSwish, output: format, rounding: rule)
+    case .upsample:
+      return IntegerShapes.upsample(args[0], scale: node.scale!)
+    case .flatten:
+      var x = args[0]
+      x.shape = [x.shape[0], x.shape.count / max(1, x.shape[0])]
+      return x
+    case .reshape:
+      var x = args[0]
+      let dims = [x.shape[0]] + node.shape!
+      let known = dims.filter { $0 != -1 }.reduce(1, *)
+      let resolved = dims.map { $0 == -1 ? x.shape.count / max(1, known) : $0 }
+      guard resolved.reduce(1, *) == x.shape.count else { throw DeployError("node \(node.name): cannot reshape \(x.shape) to \(dims)") }
+      x.shape = Shape(resolved)
+      return x
+    case .slice:
+      return IntegerShapes.slice(args[0], node.slice!)
+    case .pad:
+      return IntegerShapes.pad(args[0], before: node.padBefore!, after: node.padAfter!)
+    }
+  }
+}
+
+/// Index-only ops on integer codes (no arithmetic).
+enum IntegerShapes {
+  static func gather(_ x: IntTensor, shape: [Int], offset: Int, strides: [Int]) -> IntTensor {
+    var out = IntTensor(zeros: Shape(shape), format: x.format)
+    var index = [Int](repeating: 0, count: shape.count)
+    for flat in 0..<out.codes.count {
+      var src = offset
+      for k in 0..<shape.count { src += index[k] * strides[k] }
+      out.codes[flat] = x.codes[src]
+      var k = shape.count - 1
+      while k >= 0 { index[k] += 1; if index[k] < shape[k] { break }; index[k] = 0; k -= 1 }
+    }
+    return out
+  }
+
+  static func slice(_ x: IntTensor, _ ranges: [DeploySlice]) -> IntTensor {
+    let s = x.shape.strides
+    var shape = x.shape.dims, strides = s, offset = 0
+    for (k, r) in ranges.enumerated() {
+      let axis = k + 1
+      shape[axis] = max(0, (r.end - r.start + r.step - 1) / r.step)
+      strides[axis] = s[axis] * r.step
+      offset += r.start * s[axis]
+    }
+    return gather(x, shape: shape, offset: offset, strides: strides)
+  }
+
+  static func pad(_ x: IntTensor, before: [Int], after: [Int]) -> IntTensor {
+    let dims = x.shape.dims
+    let outDims = [dims[0]] + dims.dropFirst().enumerated().map { $0.element + before[$0.offset] + after[$0.offset] }
+    var out = IntTensor(zeros: Shape(outDims), format: x.format)
+    let os = out.shape.strides
+    var index = [Int](repeating: 0, count: dims.count)
+    for flat in 0..<x.codes.count {
+      var dst = index[0] * os[0]
+      for k in 1..<dims.count { dst += (index[k] + before[k - 1]) * os[k] }
+      out.codes[dst] = x.codes[flat]
+      var k = dims.count - 1
+      while k >= 0 { index[k] += 1; if index[k] < dims[k] { break }; index[k] = 0; k -= 1 }
+    }
+    return out
+  }
+
+  static func concat(_ xs: [IntTensor], axis: Int) throws -> IntTensor {
+    let first = xs[0].shape.dims
+    let a = axis < 0 ? axis + first.count : axis
+    var dims = first
+    dims[a] = xs.reduce(0) { $0 + $1.shape.dims[a] }
+    let outer = first[..<a].reduce(1, *)
+    var codes: [Int16] = []
+    codes.reserveCapacity(dims.reduce(1, *))
+    for o in 0..<outer {
+      for x in xs {
+        let block = x.shape.dims[a...].reduce(1, *)
+        codes.append(contentsOf: x.codes[(o * block)..<((o + 1) * block)])
+      }
+    }
+    return IntTensor(shape: Shape(dims), codes: codes, format: xs[0].format)
+  }
+
+  static func upsample(_ x: IntTensor, scale: Int) -> IntTensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    var out = IntTensor(zeros: [n, c, h * scale, w * scale], format: x.format)
+    for p in 0..<(n * c) {
+      for y in 0..<(h * scale) {
+        for xo in 0..<(w * scale) {
+          out.codes[(p * h * scale + y) * w * scale + xo] = x.codes[(p * h + y / scale) * w + xo / scale]
+        }
+      }
+    }
+    return out
+  }
+}

@@ -1,0 +1,88 @@
+import DeployFormat
+import TensorCore
+
+/// The integer-only interpreter of a deploy graph: it reads only the exported files (deploy.json
+/// and weights.h5) and computes with integer codes — int8 / int16 products accumulated in int32
+/// or int64, biases aligned by shifts, one rounding by shift with each tensor's rule, saturation.
+/// It never imports Autograd, Layers or QAT, so it stands in for the hardware.
+public final class Simulator: @unchecked Sendable {
+  public let graph: DeployGraph
+  let weights: [String: IntTensor]
+  let biases: [String: IntTensor]
+  let packed: [String: IntegerKernels.PackedWeights]
+
+  public convenience init(directory: String) throws {
+    let graph = try DeployGraph.read(directory: directory)
+    let payload = try DeployPayload.read(from: directory + "/" + DeployGraph.payloadFile)
+    try self.init(graph: graph, payload: payload)
+  }
+
+  public init(graph: DeployGraph, payload: DeployPayload) throws {
+    try graph.validate()
+    self.graph = graph
+    var w: [String: IntTensor] = [:], b: [String: IntTensor] = [:], p: [String: IntegerKernels.PackedWeights] = [:]
+    for node in graph.nodes where node.op == .conv2d || node.op == .linear {
+      guard let name = node.weight, let e = payload[name], let bits = node.weightBits, let f = node.weightFractionalBits else {
+        throw DeployError("node \(node.name): weight \(node.weight ?? "?") missing from the payload")
+      }
+      var shape = Shape(e.shape)
+      if node.op == .linear {
+        guard e.shape.count == 2 else { throw DeployError("node \(node.name): linear weight must be [out, in], got \(e.shape)") }
+        shape = [e.shape[0], e.shape[1], 1, 1]
+      }
+      guard shape.rank == 4, shape.count == e.values.count else {
+        throw DeployError("node \(node.name): weight shape \(e.shape) does not fit \(e.values.count) values")
+      }
+      let wt = IntTensor(shape: shape, codes: e.values.map { Int16($0) }, format: FixedPointFormat(bits: bits, fractionalBits: f))
+      w[node.name] = wt
+      p[node.name] = IntegerKernels.pack(wt, groups: node.conv?.groups ?? 1)
+      if let bn = node.bias {
+        guard let be = payload[bn], let bb = node.biasBits, let bf = node.biasFractionalBits, be.values.count == shape[0] else {
+          throw DeployError("node \(node.name): bias \(bn) missing from the payload or not [\(shape[0])]")
+        }
+        b[node.name] = IntTensor(shape: [shape[0]], codes: be.values.map { Int16(clamping: $0) },
+                                 format: FixedPointFormat(bits: min(bb, 16), fractionalBits: bf))
+      }
+    }
+    weights = w
+    biases = b
+    packed = p
+  }
+
+  /// Runs float inputs (one per graph input, batch first) and returns the codes of every tensor
+  /// (or of the outputs only).
+  public func run(_ inputs: [Tensor], keepAll: Bool = false) throws -> [String: IntTensor] {
+    guard inputs.count == graph.inputs.count else {
+      throw DeployError("simulator: \(inputs.count) inputs for \(graph.inputs.count) graph inputs")
+    }
+    var values: [String: IntTensor] = [:]
+    var remaining = Dictionary(grouping: graph.nodes.flatMap(\.inputs), by: { $0 }).mapValues(\.count)
+    let keep = Set(graph.outputs)
+    var feed = Dictionary(uniqueKeysWithValues: zip(graph.inputs, inputs))
+    for node in graph.nodes {
+      let args = try node.inputs.map { name -> IntTensor in
+        guard let v = values[name] else { throw DeployError("node \(node.name): input \(name) not computed") }
+        return v
+      }
+      values[node.output] = try execute(node, args, input: feed.removeValue(forKey: node.output))
+      if !keepAll {
+        for name in node.inputs {
+          remaining[name, default: 1] -= 1
+          if remaining[name] == 0 && !keep.contains(name) { values[name] = nil }
+        }
+      }
+    }
+    return values
+  }
+
+  /// The dequantized first output (e.g. logits) of a float batch.
+  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    guard let out = try run([x])[graph.outputs[0]] else { throw DeployError("simulator produced no output") }
+    return out.dequantized()
+  }
+
+  func tensor(_ name: String) throws -> DeployTensor {
+    guard let t = graph.tensors[name] else { throw DeployError("tensor \(name) has no format") }
+    return t
+  }
+}

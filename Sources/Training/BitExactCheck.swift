@@ -1,0 +1,81 @@
+import DeployFormat
+import Layers
+import QAT
+import Simulator
+import TensorCore
+
+/// Compares the fake-quant model with the integer simulator at every tensor of the deploy graph:
+/// the fake-quant values, divided by their tensor's scale, must equal the simulator's codes.
+public struct BitExactReport: Sendable {
+  public var images = 0
+  public var tensorsCompared = 0
+  public var mismatchedTensors: Set<String> = []
+  public var mismatchedValues = 0
+  public var valuesCompared = 0
+  public var maxLSBDifference = 0
+  /// The first tensor (in graph order) that differed.
+  public var firstMismatch: String?
+
+  public init() {}
+
+  public mutating func merge(_ o: BitExactReport) {
+    images += o.images
+    tensorsCompared += o.tensorsCompared
+    mismatchedTensors.formUnion(o.mismatchedTensors)
+    mismatchedValues += o.mismatchedValues
+    valuesCompared += o.valuesCompared
+    maxLSBDifference = max(maxLSBDifference, o.maxLSBDifference)
+    firstMismatch = firstMismatch ?? o.firstMismatch
+  }
+}
+
+public enum BitExactCheck {
+  /// Runs one batch through both and compares every deploy tensor.
+  public static func compare(_ qm: QuantizedModel, _ simulator: Simulator, batch x: Tensor) throws -> BitExactReport {
+    let names = tensorNames(qm.model)
+    var fakeQuant: [String: Tensor] = [:]
+    try qm.model.withoutGradients {
+      try qm.model.validate(input: x)
+      let previous = qm.model.phase
+      qm.model.setPhase(.inference)
+      defer { qm.model.setPhase(previous) }
+      _ = qm.model.forward([x]) { i, t in
+        if let name = names[i], simulator.graph.tensors[name] != nil { fakeQuant[name] = t.rowMajor }
+      }
+    }
+    let simulated = try simulator.run([x], keepAll: true)
+    var report = BitExactReport()
+    report.images = x.shape[0]
+    for node in simulator.graph.nodes {
+      let name = node.output
+      guard let sim = simulated[name], let fq = fakeQuant[name] else { continue }
+      report.tensorsCompared += 1
+      let scale = Double(sign: .plus, exponent: sim.format.fractionalBits, significand: 1)
+      let values = fq.scalars
+      var bad = 0, worst = 0
+      for (k, v) in values.enumerated() {
+        let code = Double(v) * scale
+        let diff = abs(code - Double(sim.codes[k]))
+        if diff != 0 { bad += 1; worst = max(worst, diff.isFinite ? Int(diff.rounded(.up)) : Int.max) }
+      }
+      report.valuesCompared += values.count
+      if bad > 0 || values.count != sim.codes.count {
+        report.mismatchedTensors.insert(name)
+        report.mismatchedValues += bad
+        report.maxLSBDifference = max(report.maxLSBDifference, worst)
+        if report.firstMismatch == nil { report.firstMismatch = name }
+      }
+    }
+    return report
+  }
+
+  /// Deploy tensor name of each model node's output: quantizer labels, and node names for ops
+  /// that keep their input's grid.
+  static func tensorNames(_ model: Model) -> [Int: String] {
+    var names: [Int: String] = [:]
+    for (i, node) in model.nodes.enumerated() {
+      names[i] = (node.layer as? FixNeuron)?.label ?? node.name
+    }
+    return names
+  }
+}
