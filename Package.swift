@@ -37,7 +37,7 @@ let package = Package(
     .target(name: "Export", dependencies: ["TensorCore", "Layers", "QAT", "DeployFormat"], path: "Sources/Export"),
     .target(name: "Simulator", dependencies: ["TensorCore", "DeployFormat", "HDF5IO", "CKernels"], path: "Sources/Simulator"),
     .target(name: "Training", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "HDF5IO", "QAT", "Export", "Simulator", "DeployFormat"], path: "Sources/Training"),
-    .executableTarget(name: "qat", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "HDF5IO", "QAT",
+    .executableTarget(name: "qat", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "HDF5IO", "QAT", "Export", "Simulator", "DeployFormat",
                                                   .product(name: "ArgumentParser", package: "swift-argument-parser")],
                       path: "Sources/CLI"),
 

@@ -16,9 +16,10 @@ public enum Exporter {
   /// Enforces the DPU shift ranges on `qm` (changing its positions), then lowers and writes.
   @discardableResult
   public static func export(_ qm: QuantizedModel, to directory: String, enforceShifts: Bool = true) throws -> Report {
-    let adjustments = enforceShifts ? ShiftConstraints.enforce(qm).map {
+    if enforceShifts { ShiftConstraints.enforce(qm) }
+    let adjustments = qm.adjustments.map {
       ShiftAdjustment(node: $0.node, tensor: $0.tensor, from: $0.from, to: $0.to, reason: $0.reason)
-    } : []
+    }
     var (graph, payload) = try lower(qm)
     graph.adjustments = adjustments
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -36,9 +36,11 @@ public struct QuantizationState: Codable, Equatable, Sendable {
   public var architecture: String?
   public var config: QuantizationConfig
   public var tensors: [Entry]
+  /// Position changes made for the DPU's shift ranges.
+  public var adjustments: [ShiftConstraints.Adjustment]
 
   enum CodingKeys: String, CodingKey {
-    case schemaVersion = "schema_version", architecture, config, tensors
+    case schemaVersion = "schema_version", architecture, config, tensors, adjustments
   }
 
   public init(from decoder: Decoder) throws {
@@ -51,6 +53,7 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     architecture = try c.decodeIfPresent(String.self, forKey: .architecture)
     config = try c.decode(QuantizationConfig.self, forKey: .config)
     tensors = try c.decode([Entry].self, forKey: .tensors)
+    adjustments = try c.decodeIfPresent([ShiftConstraints.Adjustment].self, forKey: .adjustments) ?? []
   }
 
   /// Captures the frozen formats of a quantized model.
@@ -58,6 +61,7 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     schemaVersion = Self.schemaVersion
     self.architecture = architecture
     config = qm.config
+    adjustments = qm.adjustments
     tensors = try qm.quantizers.map { q in
       guard let f = q.format else { throw QuantizationError("FixNeuron \(q.label) has no format; calibrate before saving") }
       var e = Entry(name: q.label, role: q.role, bits: f.bits, signed: f.signed, kind: "", narrowRange: q.spec.narrowRange,
@@ -110,6 +114,7 @@ public struct QuantizationState: Codable, Equatable, Sendable {
       q.spec.rounding = e.rounding
       q.setFormat(try format(of: e))
     }
+    qm.adjustments = adjustments
     try qm.setMode(.quantize)
   }
 

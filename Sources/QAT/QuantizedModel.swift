@@ -12,6 +12,8 @@ public final class QuantizedModel {
   public internal(set) var alignmentGroups: [[String]] = []
   /// Pool outputs that take their input's position: (pool output label, input label).
   public internal(set) var poolTies: [(output: String, input: String)] = []
+  /// Position changes made for the DPU's shift ranges (kept in the quantization JSON).
+  public internal(set) var adjustments: [ShiftConstraints.Adjustment] = []
 
   init(model: Model, config: QuantizationConfig) {
     self.model = model

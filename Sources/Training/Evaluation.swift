@@ -16,29 +16,35 @@ public struct EvaluationResult: Sendable, Codable {
 
 public enum Evaluation {
   /// Runs the model in inference mode over every batch (no autodiff tape) and counts correct
-  /// top-1 predictions. `forward` defaults to the model itself; pass another to evaluate, e.g.,
-  /// a simulator. The model's phase is restored afterwards.
-  public static func evaluate(_ model: Model, loader: DataLoader, progressLabel: String? = nil,
-                              forward: ((Tensor) throws -> Tensor)? = nil) throws -> EvaluationResult {
+  /// top-1 predictions. The model's phase is restored afterwards.
+  public static func evaluate(_ model: Model, loader: DataLoader, progressLabel: String? = nil) throws -> EvaluationResult {
     let previous = model.phase
     model.setPhase(.inference)
     defer { model.setPhase(previous) }
+    return try model.withoutGradients {
+      try evaluate(loader: loader, progressLabel: progressLabel) { x in
+        try model.validate(input: x)
+        return model(x)
+      }
+    }
+  }
+
+  /// Top-1 accuracy of any classifier `forward` (logits [batch, classes]) over the loader.
+  public static func evaluate(loader: DataLoader, progressLabel: String? = nil,
+                              forward: (Tensor) throws -> Tensor) throws -> EvaluationResult {
     let start = monotonicSeconds()
     var result = EvaluationResult(images: 0, correct: 0, loss: 0, seconds: 0)
     var lossSum = 0.0
     let bar = progressLabel.map { ProgressBar(total: loader.dataset.count, label: $0, unit: "img") }
-    try model.withoutGradients {
-      var batches = loader.batches(epoch: 0)
-      while let batch = try batches.next() {
-        try model.validate(input: batch.images)
-        let logits = try forward?(batch.images) ?? model(batch.images)
-        try checkFinite(logits, batch)
-        let predictions = logits.argmax(axis: 1)
-        result.correct += zip(predictions, batch.labels).filter { $0 == $1 }.count
-        result.images += batch.labels.count
-        lossSum += Double(logits.softmaxCrossEntropy(labels: batch.labels).scalar) * Double(batch.labels.count)
-        bar?.update(completed: result.images)
-      }
+    var batches = loader.batches(epoch: 0)
+    while let batch = try batches.next() {
+      let logits = try forward(batch.images)
+      try checkFinite(logits, batch)
+      let predictions = logits.argmax(axis: 1)
+      result.correct += zip(predictions, batch.labels).filter { $0 == $1 }.count
+      result.images += batch.labels.count
+      lossSum += Double(logits.softmaxCrossEntropy(labels: batch.labels).scalar) * Double(batch.labels.count)
+      bar?.update(completed: result.images)
     }
     bar?.finish()
     result.loss = result.images == 0 ? 0 : lossSum / Double(result.images)

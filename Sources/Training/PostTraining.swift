@@ -11,7 +11,9 @@ public enum PostTraining {
     var batches: [Tensor] = []
     var it = loader.batches(epoch: 0)
     while let b = try it.next() { batches.append(b.images) }
-    return try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
+    let report = try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
+    ShiftConstraints.enforce(qm)
+    return report
   }
 
   /// Loads what `qat eval` / `qat export` accept as a model: a quantized-model directory (written

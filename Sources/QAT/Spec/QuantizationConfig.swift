@@ -46,6 +46,10 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
   public var simulateDPU = true
   /// Fold batch norms into preceding conv / linear layers before quantizing (PTQ).
   public var foldBatchNorm = true
+  /// vai_q adjust_shift_cut / adjust_shift_bias: move positions so the DPU's shift ranges hold
+  /// (0 disables).
+  public var adjustShiftCut = 1
+  public var adjustShiftBias = 1
 
   public enum ArchType: String, Hashable, Sendable, Codable {
     case `default` = "DEFAULT"
@@ -62,6 +66,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     case lastLayerBit = "last_layer_bit", archType = "arch_type", perChannelWeights = "per_channel_weights"
     case activationScheme = "activation_scheme", weightRounding = "weight_rounding"
     case activationRounding = "activation_rounding", simulateDPU = "simulate_dpu", foldBatchNorm = "fold_bn"
+    case adjustShiftCut = "adjust_shift_cut", adjustShiftBias = "adjust_shift_bias"
   }
 
   /// xfDNN's `bitwidths` "a,p[,o]": input/activation bits, parameter bits (and output bits,

@@ -7,7 +7,7 @@ import TensorCore
 /// [min(0, shift_cut − 16), 16]. Positions move on the FixNeurons, so the fake-quant model (during
 /// QAT too) and the export see the same adjusted formats.
 public enum ShiftConstraints {
-  public struct Adjustment: Sendable, Equatable {
+  public struct Adjustment: Sendable, Equatable, Codable {
     public var node: String
     public var tensor: String
     public var from: Int
@@ -17,27 +17,31 @@ public enum ShiftConstraints {
 
   public static let maxShift = 16
 
-  /// Applies the constraints (and re-aligns shared positions) until nothing changes.
+  /// Applies the constraints the configuration enables (adjust_shift_cut / adjust_shift_bias)
+  /// and re-aligns shared positions, until nothing changes. Records them on the model.
   @discardableResult
   public static func enforce(_ qm: QuantizedModel) -> [Adjustment] {
     var all: [Adjustment] = []
     for _ in 0..<8 {
-      let round = enforceOnce(qm)
+      let round = enforceOnce(qm, cut: qm.config.adjustShiftCut != 0, bias: qm.config.adjustShiftBias != 0)
       if round.isEmpty { break }
       all += round
       Calibration.applyAlignment(qm)
     }
+    qm.adjustments += all
     return all
   }
 
-  static func enforceOnce(_ qm: QuantizedModel) -> [Adjustment] {
+  static func enforceOnce(_ qm: QuantizedModel, cut enforceCut: Bool, bias enforceBias: Bool) -> [Adjustment] {
     var changes: [Adjustment] = []
     for (name, layer) in qm.weightLayers {
       guard let inQ = layer.inputQuantizer, let outQ = layer.outputQuantizer,
             let fi = inQ.fixedPointFormat, var fo = outQ.fixedPointFormat, var fw = layer.weightQuantizer.fixedPointFormat else { continue }
       let i = fi.fractionalBits
       var cut = fw.fractionalBits + i - fo.fractionalBits
-      if cut < 0 {
+      if !enforceCut {
+        // positions stay; only the bias range below may move
+      } else if cut < 0 {
         changes.append(Adjustment(node: name, tensor: "output", from: fo.fractionalBits, to: fw.fractionalBits + i,
                                   reason: "shift_cut \(cut) < 0: output position lowered"))
         fo.fractionalBits = fw.fractionalBits + i
@@ -51,7 +55,7 @@ public enum ShiftConstraints {
         layer.weightQuantizer.setFormat(.fixedPoint(fw))
         cut = maxShift
       }
-      guard let bq = layer.biasQuantizer, var fb = bq.fixedPointFormat else { continue }
+      guard enforceBias, let bq = layer.biasQuantizer, var fb = bq.fixedPointFormat else { continue }
       let acc = fw.fractionalBits + i
       let shiftBias = acc - fb.fractionalBits, lower = min(0, cut - maxShift)
       if shiftBias < lower {
