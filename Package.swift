@@ -47,7 +47,11 @@ let package = Package(
     .executableTarget(name: "cifar10-train", dependencies: ["TensorCore", "Layers", "Datasets", "Training",
                                                             .product(name: "ArgumentParser", package: "swift-argument-parser")],
                       path: "recipes/cifar10-train"),
-    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "CBLAS", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
+    .executableTarget(name: "cifar10-qat", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "QAT",
+                                                          "Export", "Simulator",
+                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                      path: "recipes/cifar10-qat"),
+    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "QAT", "Export", "Simulator", "CBLAS", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
 
     .target(name: "TestSupport", dependencies: ["TensorCore", "Autograd"], path: "Tests/TestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport", "CKernels"]),

@@ -20,53 +20,80 @@ typedef struct {
   int32_t *acc;
   int64_t n;
   int c, h, w, o, kh, kw, sh, sw, pt, pl, dh, dw, g, oh, ow;
-  int cg, og, k, kp, mb;  // per-group channels, kernel length, k-pairs, M blocks
+  int cg, og, kp, mb;  // per-group channels and outputs, k-pairs, M blocks
   int64_t pixel_blocks;   // per image, blocks of CKS_NR output pixels
 } cks_conv_job;
 
-// Packs weights w [O, K] (K = C/g·KH·KW, per group) into [g][Mb][Kp][MR] int32 pairs.
-void cks_pack_weights(const int16_t *w, int o, int groups, int k, int32_t *packed) {
-  int og = o / groups, kp = (k + 1) / 2, mb = (og + CKS_MR - 1) / CKS_MR;
+// The GEMM's k runs over (ky, kx, channel pair): kp = (ky·KW + kx)·CP + cp with CP = ceil(Cg / 2),
+// so each int32 pair holds channels 2cp and 2cp + 1 (the latter 0 when Cg is odd) at one tap.
+// Packs weights w [O, Cg, KH, KW] into [g][Mb][Kp][MR] int32 pairs.
+void cks_pack_weights(const int16_t *w, int o, int groups, int cg, int kh, int kw, int32_t *packed) {
+  int og = o / groups, cp = (cg + 1) / 2, kp = kh * kw * cp, mb = (og + CKS_MR - 1) / CKS_MR;
   memset(packed, 0, sizeof(int32_t) * (size_t)groups * mb * kp * CKS_MR);
   for (int g = 0; g < groups; g++)
     for (int m = 0; m < og; m++)
-      for (int kk = 0; kk < k; kk++) {
-        int block = m / CKS_MR, r = m % CKS_MR, pair = kk / 2, half = kk % 2;
-        int32_t *slot = packed + (((size_t)g * mb + block) * kp + pair) * CKS_MR + r;
-        uint32_t v = (uint16_t)w[((size_t)(g * og + m)) * k + kk];
-        *slot = (int32_t)((uint32_t)*slot | (half ? v << 16 : v));
-      }
+      for (int c = 0; c < cg; c++)
+        for (int ky = 0; ky < kh; ky++)
+          for (int kx = 0; kx < kw; kx++) {
+            int block = m / CKS_MR, r = m % CKS_MR, pair = (ky * kw + kx) * cp + c / 2, half = c % 2;
+            int32_t *slot = packed + (((size_t)g * mb + block) * kp + pair) * CKS_MR + r;
+            uint32_t v = (uint16_t)w[(((size_t)(g * og + m) * cg + c) * kh + ky) * kw + kx];
+            *slot = (int32_t)((uint32_t)*slot | (half ? v << 16 : v));
+          }
 }
 
-size_t cks_packed_weights_count(int o, int groups, int k) {
-  int og = o / groups, kp = (k + 1) / 2, mb = (og + CKS_MR - 1) / CKS_MR;
+size_t cks_packed_weights_count(int o, int groups, int cg, int kh, int kw) {
+  int og = o / groups, kp = kh * kw * ((cg + 1) / 2), mb = (og + CKS_MR - 1) / CKS_MR;
   return (size_t)groups * mb * kp * CKS_MR;
 }
 
 // Packs the input columns of CKS_NR output pixels starting at p0 (one image, one group) as
-// [Kp][NR] int32 pairs.
-static void cks_pack_columns(const cks_conv_job *j, const int16_t *xg, int64_t p0, int32_t *bp) {
+// [Kp][NR] int32 pairs (channel pairs per tap, see cks_pack_weights).
+static void cks_tap_offsets(const cks_conv_job *j, int64_t p0, int ky, int kx, int *off) {
   int npix = j->oh * j->ow;
-  int iy0[CKS_NR], ix0[CKS_NR], valid[CKS_NR];
   for (int t = 0; t < CKS_NR; t++) {
     int64_t p = p0 + t;
-    valid[t] = p < npix;
-    int oy = valid[t] ? (int)(p / j->ow) : 0, ox = valid[t] ? (int)(p % j->ow) : 0;
-    iy0[t] = oy * j->sh - j->pt;
-    ix0[t] = ox * j->sw - j->pl;
+    if (p >= npix) { off[t] = -1; continue; }
+    int oy = (int)(p / j->ow), ox = (int)(p % j->ow);
+    int iy = oy * j->sh - j->pt + ky * j->dh, ix = ox * j->sw - j->pl + kx * j->dw;
+    off[t] = (iy >= 0 && iy < j->h && ix >= 0 && ix < j->w) ? iy * j->w + ix : -1;
   }
+}
+
+__attribute__((target("avx2")))
+static void cks_pair_row_avx2(const int16_t *a, const int16_t *b, int16_t *dst) {
+  __m256i va = _mm256_loadu_si256((const __m256i *)a), vb = _mm256_loadu_si256((const __m256i *)b);
+  __m256i lo = _mm256_unpacklo_epi16(va, vb), hi = _mm256_unpackhi_epi16(va, vb);
+  _mm256_storeu_si256((__m256i *)dst, _mm256_permute2x128_si256(lo, hi, 0x20));
+  _mm256_storeu_si256((__m256i *)(dst + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+}
+
+static int cks_has_avx2(void);
+
+static void cks_pack_columns(const cks_conv_job *j, const int16_t *xg, int64_t p0, int32_t *bp, const int16_t *zeros) {
   int16_t *b16 = (int16_t *)bp;
-  for (int kk = 0; kk < j->kp * 2; kk++) {
-    int pair = kk / 2, half = kk % 2;
-    int16_t *dst = b16 + ((size_t)pair * CKS_NR) * 2 + half;
-    if (kk >= j->k) { for (int t = 0; t < CKS_NR; t++) dst[2 * t] = 0; continue; }
-    int c = kk / (j->kh * j->kw), rem = kk % (j->kh * j->kw), ky = rem / j->kw, kx = rem % j->kw;
-    const int16_t *plane = xg + (size_t)c * j->h * j->w;
-    for (int t = 0; t < CKS_NR; t++) {
-      int iy = iy0[t] + ky * j->dh, ix = ix0[t] + kx * j->dw;
-      dst[2 * t] = (valid[t] && iy >= 0 && iy < j->h && ix >= 0 && ix < j->w) ? plane[iy * j->w + ix] : 0;
+  int cp = (j->cg + 1) / 2, plane = j->h * j->w, avx2 = cks_has_avx2();
+  int off[CKS_NR];
+  for (int ky = 0; ky < j->kh; ky++)
+    for (int kx = 0; kx < j->kw; kx++) {
+      cks_tap_offsets(j, p0, ky, kx, off);
+      int contiguous = 1;
+      for (int t = 0; t < CKS_NR; t++) contiguous &= off[t] == off[0] + t && off[t] >= 0;
+      for (int c2 = 0; c2 < cp; c2++) {
+        int16_t *dst = b16 + ((size_t)((ky * j->kw + kx) * cp + c2) * CKS_NR) * 2;
+        const int16_t *pa = xg + (size_t)(2 * c2) * plane;
+        const int16_t *pb = 2 * c2 + 1 < j->cg ? pa + plane : zeros;
+        int pbStride = 2 * c2 + 1 < j->cg;
+        if (contiguous && avx2 && pbStride) {
+          cks_pair_row_avx2(pa + off[0], pb + off[0], dst);
+        } else {
+          for (int t = 0; t < CKS_NR; t++) {
+            dst[2 * t] = off[t] >= 0 ? pa[off[t]] : 0;
+            dst[2 * t + 1] = (off[t] >= 0 && pbStride) ? pb[off[t]] : 0;
+          }
+        }
+      }
     }
-  }
 }
 
 __attribute__((target("avx2")))
@@ -114,6 +141,7 @@ static int cks_has_avx2(void) {
 static void cks_conv_task(void *ctx, int64_t b, int64_t e) {
   const cks_conv_job *j = (const cks_conv_job *)ctx;
   int32_t *bp = aligned_alloc(64, sizeof(int32_t) * (size_t)j->kp * CKS_NR + 64);
+  int16_t zeros[CKS_NR] = {0};
   int32_t tile[CKS_MR][CKS_NR] __attribute__((aligned(32)));
   int npix = j->oh * j->ow, avx2 = cks_has_avx2();
   for (int64_t t = b; t < e; t++) {  // t = (image, group, pixel block)
@@ -122,7 +150,7 @@ static void cks_conv_task(void *ctx, int64_t b, int64_t e) {
     int64_t img = rest / j->g;
     const int16_t *xg = j->x + ((size_t)img * j->c + (size_t)g * j->cg) * j->h * j->w;
     int64_t p0 = pb * CKS_NR;
-    cks_pack_columns(j, xg, p0, bp);
+    cks_pack_columns(j, xg, p0, bp, zeros);
     for (int mbk = 0; mbk < j->mb; mbk++) {
       const int32_t *a = j->wp + (((size_t)g * j->mb + mbk) * j->kp) * CKS_MR;
       if (avx2) cks_kernel_avx2(a, bp, j->kp, tile); else cks_kernel_scalar(a, bp, j->kp, tile);
@@ -144,7 +172,7 @@ void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, int
   j.x = x; j.wp = packed_w; j.acc = acc; j.n = n;
   j.c = c; j.h = h; j.w = w; j.o = o; j.kh = kh; j.kw = kw; j.sh = sh; j.sw = sw; j.pt = pt; j.pl = pl;
   j.dh = dh; j.dw = dw; j.g = groups; j.oh = oh; j.ow = ow;
-  j.cg = c / groups; j.og = o / groups; j.k = j.cg * kh * kw; j.kp = (j.k + 1) / 2;
+  j.cg = c / groups; j.og = o / groups; j.kp = kh * kw * ((j.cg + 1) / 2);
   j.mb = (j.og + CKS_MR - 1) / CKS_MR;
   j.pixel_blocks = ((int64_t)oh * ow + CKS_NR - 1) / CKS_NR;
   int64_t tasks = n * groups * j.pixel_blocks;

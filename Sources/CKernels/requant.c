@@ -15,11 +15,53 @@ typedef struct {
   int16_t *out;
 } cks_rq_job;
 
+// int32 fast path: acc32, no left shift, the biased sum fits int32, activation none / relu,
+// shift in [1, 30]. Rounding written per rule so the loops vectorize.
+#define CKS_RQ32(NAME, ROUND)                                                                  \
+  CK_CLONES static void NAME(const int32_t *a, int32_t bias, int64_t n, int shift, int relu,    \
+                             int32_t qmin, int32_t qmax, int16_t *o) {                         \
+    const int32_t half = 1 << (shift - 1), mask = (1 << shift) - 1;                            \
+    for (int64_t i = 0; i < n; i++) {                                                          \
+      int32_t s = a[i] + bias;                                                                 \
+      if (relu) s = s > 0 ? s : 0;                                                             \
+      int32_t q = s >> shift, r = s & mask;                                                    \
+      ROUND;                                                                                   \
+      q = q < qmin ? qmin : (q > qmax ? qmax : q);                                             \
+      o[i] = (int16_t)q;                                                                       \
+    }                                                                                          \
+  }
+
+CKS_RQ32(cks_rq32_half_up, q += r >= half)
+CKS_RQ32(cks_rq32_half_even, q += (r > half) | ((r == half) & (q & 1)))
+CKS_RQ32(cks_rq32_half_away, q += (r > half) | ((r == half) & (s > 0)))
+CKS_RQ32(cks_rq32_floor, (void)r)
+CKS_RQ32(cks_rq32_ceil, q += r != 0)
+CKS_RQ32(cks_rq32_toward_zero, q += (r != 0) & (s < 0))
+
+static int cks_rq32_row(const cks_rq_job *j, int64_t row, int64_t bias) {
+  if (!j->acc32 || j->left != 0 || j->shift < 1 || j->shift > 30) return 0;
+  if (j->act != CK_ACT_NONE && j->act != CK_ACT_RELU) return 0;
+  if (bias > (1 << 30) || bias < -(1 << 30)) return 0;  // |acc| < 2^30 is guaranteed by the int32 conv
+  const int32_t *a = j->acc32 + row * j->p;
+  int16_t *o = j->out + row * j->p;
+  int relu = j->act == CK_ACT_RELU;
+  switch ((ck_rounding)j->rule) {
+  case CK_ROUND_HALF_UP: cks_rq32_half_up(a, (int32_t)bias, j->p, j->shift, relu, j->qmin, j->qmax, o); break;
+  case CK_ROUND_HALF_EVEN: cks_rq32_half_even(a, (int32_t)bias, j->p, j->shift, relu, j->qmin, j->qmax, o); break;
+  case CK_ROUND_HALF_AWAY: cks_rq32_half_away(a, (int32_t)bias, j->p, j->shift, relu, j->qmin, j->qmax, o); break;
+  case CK_ROUND_FLOOR: cks_rq32_floor(a, (int32_t)bias, j->p, j->shift, relu, j->qmin, j->qmax, o); break;
+  case CK_ROUND_CEIL: cks_rq32_ceil(a, (int32_t)bias, j->p, j->shift, relu, j->qmin, j->qmax, o); break;
+  case CK_ROUND_TOWARD_ZERO: cks_rq32_toward_zero(a, (int32_t)bias, j->p, j->shift, relu, j->qmin, j->qmax, o); break;
+  }
+  return 1;
+}
+
 static void cks_rq_task(void *ctx, int64_t b, int64_t e) {
   const cks_rq_job *j = (const cks_rq_job *)ctx;
   int64_t lmul = (int64_t)1 << j->left;
   for (int64_t row = b; row < e; row++) {  // row = (image, channel)
     int64_t bias = j->bias ? j->bias[row % j->c] : 0;
+    if (cks_rq32_row(j, row, bias)) continue;
     int16_t *o = j->out + row * j->p;
     for (int64_t i = 0; i < j->p; i++) {
       int64_t a = j->acc32 ? (int64_t)j->acc32[row * j->p + i] : j->acc64[row * j->p + i];

@@ -24,6 +24,9 @@ struct Quantize: ParsableCommand {
   @Option(help: "xfDNN bitwidths: activations,parameters[,outputs] (e.g. 8,8).") var bitwidths: String?
   @Option(help: "Weight and bias bits (vai_q weight_bit).") var weightBit: Int?
   @Option(help: "Activation bits (vai_q activation_bit).") var activationBit: Int?
+  @Option(help: "Bias bits (default: the weight bits).") var biasBit: Int?
+  @Option(help: "vai_q adjust_shift_cut: 1 enforces the DPU shift_cut range, 0 disables.") var adjustShiftCut = 1
+  @Option(help: "vai_q adjust_shift_bias: 1 enforces the DPU shift_bias range, 0 disables.") var adjustShiftBias = 1
   @Option(help: "Calibration method: \(CalibrationMethod.names.joined(separator: ", ")) (or vai_q 0/1/2).")
   var method = "min-diffs"
   @Option(help: "Weight method when different from --method.") var weightMethod: String?
@@ -87,6 +90,9 @@ struct Quantize: ParsableCommand {
       if bitwidths != nil && activationBit != c.activationBit { throw ValidationError("--activation-bit \(activationBit) contradicts --bitwidths \(bitwidths!)") }
       c.activationBit = activationBit
     }
+    c.biasBit = biasBit
+    c.adjustShiftCut = adjustShiftCut
+    c.adjustShiftBias = adjustShiftBias
     c.method = try parseMethod(method)
     c.weightMethod = try weightMethod.map(parseMethod)
     if let nodesBit {

@@ -13,9 +13,11 @@ public enum Exporter {
     public var adjustments: [ShiftAdjustment]
   }
 
-  /// Enforces the DPU shift ranges on `qm` (changing its positions), then lowers and writes.
+  /// Folds QAT Conv+BN layers, enforces the DPU shift ranges on `qm` (changing its positions),
+  /// then lowers and writes.
   @discardableResult
   public static func export(_ qm: QuantizedModel, to directory: String, enforceShifts: Bool = true) throws -> Report {
+    qm.foldBatchNorms()  // QAT Conv+BN layers become their folded convolutions
     if enforceShifts { ShiftConstraints.enforce(qm) }
     let adjustments = qm.adjustments.map {
       ShiftAdjustment(node: $0.node, tensor: $0.tensor, from: $0.from, to: $0.to, reason: $0.reason)

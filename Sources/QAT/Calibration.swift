@@ -48,12 +48,12 @@ public enum Calibration {
   /// Weight and bias quantizers calibrate from their parameter values.
   public static func calibrateWeights(_ qm: QuantizedModel) throws {
     for (_, layer) in qm.weightLayers {
-      try calibrate(layer.weightQuantizer, layer.weightParameter.value)
-      if let bq = layer.biasQuantizer, let b = layer.biasParameter { try calibrate(bq, b.value) }
+      try calibrate(layer.weightQuantizer, layer.weightValue)
+      if let bq = layer.biasQuantizer, let b = layer.biasValue { try calibrate(bq, b) }
     }
   }
 
-  static func calibrate(_ q: FixNeuron, _ value: Tensor) throws {
+  public static func calibrate(_ q: FixNeuron, _ value: Tensor) throws {
     if let axis = q.spec.channelAxis {
       q.setFormat(try PerChannel.format(value, axis: axis, spec: q.spec, label: q.label))
       return

@@ -50,7 +50,9 @@ extension FixNeuron {
     let (qmin, qmax) = (Float(spec.qmin), Float(spec.qmax))
     switch spec.learning {
     case .tqt:
-      let scale = p.tensor.roundedSTE(.ceil).exp2() * Float(Double.pow2(-Double(tqtDivisorBits)))
+      // gradient scaled like LSQ's (1/sqrt(numel · qmax)) so plain SGD learning rates work
+      let g = Float(1 / (Double(x.count) * Double(spec.qmax)).squareRoot())
+      let scale = p.tensor.scalingGradient(by: g).roundedSTE(.ceil).exp2() * Float(Double.pow2(-Double(tqtDivisorBits)))
       return x.fakeQuantized(learnedScale: scale, qmin: qmin, qmax: qmax, rounding: spec.rounding)
     case .lsq:
       let g = Float(1 / (Double(x.count) * Double(spec.qmax)).squareRoot())

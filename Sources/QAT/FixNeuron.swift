@@ -53,10 +53,12 @@ public final class FixNeuron: Layer {
     syncRangeParameter()
   }
 
-  /// Sets the format directly (loading a quantization JSON, alignment, shift constraints).
-  public func setFormat(_ f: QuantFormat) {
+  /// Sets the format directly (loading a quantization JSON, alignment, shift constraints). The
+  /// learned range, if any, follows unless `keepLearnedRange` (resuming from a checkpoint that
+  /// restored it).
+  public func setFormat(_ f: QuantFormat, keepLearnedRange: Bool = false) {
     format = f
-    syncRangeParameter()
+    if !keepLearnedRange { syncRangeParameter() }
   }
 
   /// Restarts statistics (recalibration).

@@ -13,7 +13,7 @@ public enum Prepare {
   public static func quantize(_ model: Model, config: QuantizationConfig) throws -> QuantizedModel {
     try config.validate()
     try checkNames(model, config)
-    if config.foldBatchNorm { BatchNormFolding.foldAll(in: model) }
+    if config.foldBatchNorm && !config.trainable { BatchNormFolding.foldAll(in: model) }
     model.setPhase(.inference)
     let qm = QuantizedModel(model: model, config: config)
     let regionNames = Set(quantizedRegion(model, config).map { model.nodes[$0].name })
@@ -33,6 +33,13 @@ public enum Prepare {
       let method = config.nodesMethod[name + ".weight"] ?? config.nodesMethod[name] ?? config.weightMethod ?? config.method
       var activation: FusedActivation? = nil
       var label = name
+      var batchNorm: BatchNorm2D? = nil
+      if config.trainable, model.nodes[i].layer is Conv2D, model.consumers(of: i).count == 1,
+         let bn = model.nodes[model.consumers(of: i)[0]].layer as? BatchNorm2D {
+        batchNorm = bn
+        label = model.nodes[model.consumers(of: i)[0]].name
+        model.bypass(model.consumers(of: i)[0])
+      }
       let consumers = model.consumers(of: i)
       if consumers.count == 1, let fused = fusedActivation(model.nodes[consumers[0]].layer, config), regionNames.contains(model.nodes[consumers[0]].name) {
         activation = fused
@@ -40,7 +47,11 @@ public enum Prepare {
         model.bypass(consumers[0])
       }
       outputLabel[name] = label
-      if let conv = model.nodes[i].layer as? Conv2D {
+      if let conv = model.nodes[i].layer as? Conv2D, let bn = batchNorm {
+        model.replaceLayer(at: i, with: QuantizedConvBatchNorm(conv, bn, activation: activation,
+                                                               weightQuantizer: weightQuantizer(name, bits, method, config),
+                                                               biasQuantizer: biasQuantizer(name, bits, config)))
+      } else if let conv = model.nodes[i].layer as? Conv2D {
         let depthwise = conv.geometry.groups > 1 && conv.geometry.groups == conv.inChannels
         let wm: CalibrationMethod = (method == .minDiffsDepthwise && depthwise) ? .nonOverflow : method
         model.replaceLayer(at: i, with: QuantizedConv2D(conv, activation: activation, weightQuantizer: weightQuantizer(name, bits, wm, config),

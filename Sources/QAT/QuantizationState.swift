@@ -100,8 +100,9 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     }
   }
 
-  /// Sets every quantizer of `qm` from this state; names must match one to one.
-  public func apply(to qm: QuantizedModel) throws {
+  /// Sets every quantizer of `qm` from this state; names must match one to one. Learned ranges
+  /// keep their parameter values when `keepLearnedRanges`.
+  public func apply(to qm: QuantizedModel, keepLearnedRanges: Bool = false) throws {
     let quantizers = Dictionary(uniqueKeysWithValues: qm.quantizers.map { ($0.label, $0) })
     let stored = Set(tensors.map(\.name))
     let missing = quantizers.keys.filter { !stored.contains($0) }.sorted()
@@ -112,7 +113,7 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     for e in tensors {
       let q = quantizers[e.name]!
       q.spec.rounding = e.rounding
-      q.setFormat(try format(of: e))
+      q.setFormat(try format(of: e), keepLearnedRange: keepLearnedRanges)
     }
     qm.adjustments = adjustments
     try qm.setMode(.quantize)

@@ -42,9 +42,15 @@ public protocol WeightQuantized: Layer {
   var outputQuantizer: FixNeuron? { get set }
   /// Multiply-adds per output value (the GEMM's K).
   var reductionLength: Int { get }
+  /// The weight and bias values the quantizers see (folded ones for Conv+BN).
+  var weightValue: Tensor { get }
+  var biasValue: Tensor? { get }
 }
 
 extension WeightQuantized {
+  public var weightValue: Tensor { weightParameter.value }
+  public var biasValue: Tensor? { biasParameter?.value }
+
   /// The exact-arithmetic context when the float path could round: formats of input, weight,
   /// bias and output, when all are per-tensor powers of two and the output quantizer is active.
   func exactContext(_ x: Tensor) -> (FixedPointFormat, FixedPointFormat, FixedPointFormat?, FixNeuron)? {

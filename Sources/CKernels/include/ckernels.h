@@ -118,10 +118,10 @@ void ck_quant_sq_errors(const float *x, int64_t n, int grids, const float *inv_s
 void ck_histogram(const float *x, int64_t n, float lo, float hi, int bins, int absolute, double *counts);
 
 // ---- integer convolution for the simulator (exact) ----
-/// Weights w [O, K] (K = C/groups·KH·KW) packed for cks_conv2d_i32; `packed` holds
-/// cks_packed_weights_count(o, groups, k) int32 values.
-void cks_pack_weights(const int16_t *w, int o, int groups, int k, int32_t *packed);
-size_t cks_packed_weights_count(int o, int groups, int k);
+/// Weights w [O, Cg, KH, KW] packed for cks_conv2d_i32; `packed` holds
+/// cks_packed_weights_count(o, groups, cg, kh, kw) int32 values.
+void cks_pack_weights(const int16_t *w, int o, int groups, int cg, int kh, int kw, int32_t *packed);
+size_t cks_packed_weights_count(int o, int groups, int cg, int kh, int kw);
 /// acc [N, O, OH, OW] = conv(x [N, C, H, W], w) in int32. Exact when |x|, |w| <= 128 (int8 values)
 /// and K·128·128 < 2^31; use cks_conv2d_i64 otherwise.
 void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, int64_t n, int c, int h, int w,

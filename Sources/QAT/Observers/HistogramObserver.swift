@@ -94,12 +94,15 @@ public struct HistogramObserver: Observer {
     return absMax
   }
 
-  /// TensorRT / MXNet calibration: the clipping bin count i minimising KL(P‖Q), where P is the
-  /// histogram clipped at i (outliers folded into the last bin) and Q is P quantized to the
-  /// format's positive levels and expanded back.
+  /// TensorRT calibration: the clipping bin count i minimising KL(P‖Q), where P is the histogram
+  /// clipped at i (outliers folded into the last bin) and Q is P quantized to the format's
+  /// positive levels and expanded back. As NVIDIA's calibrator does, the zero bin takes its
+  /// neighbour's count, so the spike of exact zeros after a ReLU does not dominate P.
   func entropyThreshold() -> Double {
     let levels = spec.signed ? 1 << (spec.bits - 1) : 1 << spec.bits
     guard bins > levels else { return absMax }
+    var counts = self.counts
+    if bins > 1 { counts[0] = counts[1] }
     var best = bins, bestKL = Double.infinity
     var suffix = [Double](repeating: 0, count: bins + 1)
     for k in stride(from: bins - 1, through: 0, by: -1) { suffix[k] = suffix[k + 1] + counts[k] }

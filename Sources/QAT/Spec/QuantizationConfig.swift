@@ -50,6 +50,9 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
   /// (0 disables).
   public var adjustShiftCut = 1
   public var adjustShiftBias = 1
+  /// Prepare for quantization-aware training: Conv + BN pairs stay unfolded as
+  /// `QuantizedConvBatchNorm` (fake-quantized folded weights, live batch statistics).
+  public var trainable = false
 
   public enum ArchType: String, Hashable, Sendable, Codable {
     case `default` = "DEFAULT"
@@ -66,7 +69,36 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     case lastLayerBit = "last_layer_bit", archType = "arch_type", perChannelWeights = "per_channel_weights"
     case activationScheme = "activation_scheme", weightRounding = "weight_rounding"
     case activationRounding = "activation_rounding", simulateDPU = "simulate_dpu", foldBatchNorm = "fold_bn"
-    case adjustShiftCut = "adjust_shift_cut", adjustShiftBias = "adjust_shift_bias"
+    case adjustShiftCut = "adjust_shift_cut", adjustShiftBias = "adjust_shift_bias", trainable = "qat"
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    let d = QuantizationConfig()
+    weightBit = try c.decodeIfPresent(Int.self, forKey: .weightBit) ?? d.weightBit
+    activationBit = try c.decodeIfPresent(Int.self, forKey: .activationBit) ?? d.activationBit
+    biasBit = try c.decodeIfPresent(Int.self, forKey: .biasBit)
+    method = try c.decodeIfPresent(CalibrationMethod.self, forKey: .method) ?? d.method
+    weightMethod = try c.decodeIfPresent(CalibrationMethod.self, forKey: .weightMethod)
+    nodesBit = try c.decodeIfPresent([String: Int].self, forKey: .nodesBit) ?? [:]
+    nodesMethod = try c.decodeIfPresent([String: CalibrationMethod].self, forKey: .nodesMethod) ?? [:]
+    ignoreNodes = try c.decodeIfPresent([String].self, forKey: .ignoreNodes) ?? []
+    inputNodes = try c.decodeIfPresent([String].self, forKey: .inputNodes) ?? []
+    outputNodes = try c.decodeIfPresent([String].self, forKey: .outputNodes) ?? []
+    alignConcat = try c.decodeIfPresent(Int.self, forKey: .alignConcat) ?? d.alignConcat
+    alignPool = try c.decodeIfPresent(Bool.self, forKey: .alignPool) ?? d.alignPool
+    firstLayerBit = try c.decodeIfPresent(Int.self, forKey: .firstLayerBit)
+    lastLayerBit = try c.decodeIfPresent(Int.self, forKey: .lastLayerBit)
+    archType = try c.decodeIfPresent(ArchType.self, forKey: .archType) ?? d.archType
+    perChannelWeights = try c.decodeIfPresent(Bool.self, forKey: .perChannelWeights) ?? d.perChannelWeights
+    activationScheme = try c.decodeIfPresent(QuantSpec.Scheme.self, forKey: .activationScheme) ?? d.activationScheme
+    weightRounding = try c.decodeIfPresent(RoundingRule.self, forKey: .weightRounding) ?? d.weightRounding
+    activationRounding = try c.decodeIfPresent(RoundingRule.self, forKey: .activationRounding) ?? d.activationRounding
+    simulateDPU = try c.decodeIfPresent(Bool.self, forKey: .simulateDPU) ?? d.simulateDPU
+    foldBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .foldBatchNorm) ?? d.foldBatchNorm
+    adjustShiftCut = try c.decodeIfPresent(Int.self, forKey: .adjustShiftCut) ?? d.adjustShiftCut
+    adjustShiftBias = try c.decodeIfPresent(Int.self, forKey: .adjustShiftBias) ?? d.adjustShiftBias
+    trainable = try c.decodeIfPresent(Bool.self, forKey: .trainable) ?? d.trainable
   }
 
   /// xfDNN's `bitwidths` "a,p[,o]": input/activation bits, parameter bits (and output bits,

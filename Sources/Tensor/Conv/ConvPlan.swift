@@ -20,6 +20,9 @@ final class ConvPlan: @unchecked Sendable {
   let weights: DNNLOperand
   let destination: DNNLOperand
   let bias: dnnl_memory_desc_t?
+  /// User-managed scratchpad: every execution brings its own, so concurrent executions of one
+  /// primitive (from several threads) never share temporary memory.
+  let scratchpad: dnnl_memory_desc_t
 
   init(_ key: ConvKey) {
     let g = key.geometry
@@ -37,6 +40,10 @@ final class ConvPlan: @unchecked Sendable {
     let padL: [Int64] = [Int64(g.padTop), Int64(g.padLeft)]
     let padR: [Int64] = [Int64(g.padBottom), Int64(g.padRight)]
     let engine = DNNLEngine.shared.engine
+    var attr: dnnl_primitive_attr_t?
+    dnnlCheck(dnnl_primitive_attr_create(&attr), "primitive attributes")
+    defer { dnnl_primitive_attr_destroy(attr) }
+    dnnlCheck(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
 
     // The forward descriptor is needed in every direction (as the hint for backward ones).
     var fd = dnnl_convolution_desc_t()
@@ -45,7 +52,7 @@ final class ConvPlan: @unchecked Sendable {
                                                  &anySrc, &anyW, b, &anyDst, strides, dilates, padL, padR)
     }, "convolution forward descriptor")
     var fpd: dnnl_primitive_desc_t?
-    dnnlCheck(dnnl_primitive_desc_create(&fpd, &fd, nil, engine, nil), "convolution forward primitive descriptor for \(key)")
+    dnnlCheck(dnnl_primitive_desc_create(&fpd, &fd, attr, engine, nil), "convolution forward primitive descriptor for \(key)")
     defer { dnnl_primitive_desc_destroy(fpd) }
 
     var pd: dnnl_primitive_desc_t? = nil
@@ -58,7 +65,7 @@ final class ConvPlan: @unchecked Sendable {
       var bd = dnnl_convolution_desc_t()
       dnnlCheck(dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &anySrc, &anyW, &anyDst,
                                                                   strides, dilates, padL, padR), "convolution backward-data descriptor")
-      dnnlCheck(dnnl_primitive_desc_create(&pd, &bd, nil, engine, fpd), "convolution backward-data primitive descriptor for \(key)")
+      dnnlCheck(dnnl_primitive_desc_create(&pd, &bd, attr, engine, fpd), "convolution backward-data primitive descriptor for \(key)")
       queries = (dnnl_query_diff_src_md, dnnl_query_weights_md, dnnl_query_diff_dst_md)
     case .backwardWeights:
       var bw = dnnl_convolution_desc_t()
@@ -66,7 +73,7 @@ final class ConvPlan: @unchecked Sendable {
         dnnl_dilated_convolution_backward_weights_desc_init(&bw, dnnl_convolution_direct, &anySrc, &anyW, b, &anyDst,
                                                             strides, dilates, padL, padR)
       }, "convolution backward-weights descriptor")
-      dnnlCheck(dnnl_primitive_desc_create(&pd, &bw, nil, engine, fpd), "convolution backward-weights primitive descriptor for \(key)")
+      dnnlCheck(dnnl_primitive_desc_create(&pd, &bw, attr, engine, fpd), "convolution backward-weights primitive descriptor for \(key)")
       queries = (dnnl_query_src_md, dnnl_query_diff_weights_md, dnnl_query_diff_dst_md)
     }
     let chosenSrc = dnnl_primitive_desc_query_md(pd, queries.0, 0)!.pointee
@@ -82,6 +89,7 @@ final class ConvPlan: @unchecked Sendable {
     weights = DNNLOperand(plain: plainW, chosen: chosenW, dims: wDims, input: wIn, allowBlocked: false)
     destination = DNNLOperand(plain: plainDst, chosen: chosenDst, dims: out, input: dstIn, allowBlocked: true)
     bias = key.hasBias ? biasDesc : nil
+    scratchpad = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)!.pointee
     var p: dnnl_primitive_t?
     dnnlCheck(dnnl_primitive_create(&p, pd), "convolution primitive")
     primitive = p!

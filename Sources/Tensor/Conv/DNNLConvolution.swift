@@ -7,6 +7,7 @@ import Synchronization
 // (direction, shapes, geometry, threads) and cached; the cache never changes results.
 
 let dnnlArgSrc: Int32 = 1, dnnlArgDst: Int32 = 17, dnnlArgWeights: Int32 = 33, dnnlArgBias: Int32 = 41
+let dnnlArgScratchpad: Int32 = 80
 let dnnlArgDiffSrc: Int32 = 129, dnnlArgDiffDst: Int32 = 145, dnnlArgDiffWeights: Int32 = 161, dnnlArgDiffBias: Int32 = 169
 
 @inline(__always) func dnnlCheck(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {

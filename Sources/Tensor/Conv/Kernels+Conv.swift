@@ -105,7 +105,13 @@ struct ConvRun {
     bind(name, desc, UnsafeMutableRawPointer(t.storagePointer))
   }
 
-  func execute() {
+  mutating func execute() {
+    let scratchBytes = descSize(plan.scratchpad)
+    if scratchBytes > 0 {
+      let buf = DNNLBuffer(bytes: scratchBytes)
+      buffers.append(buf)
+      bind(dnnlArgScratchpad, plan.scratchpad, buf.pointer)
+    }
     DNNLEngine.shared.run { stream in
       for (r, from, src, to, dst) in inputReorders { runReorder(r, from: from, src, to: to, dst, stream) }
       var a = args

@@ -31,16 +31,16 @@ public enum IntegerKernels {
   }
 
   public static func pack(_ w: IntTensor, groups: Int) -> PackedWeights {
-    let o = w.shape[0], k = w.shape.count / o
-    var packed = [Int32](repeating: 0, count: cks_packed_weights_count(Int32(o), Int32(groups), Int32(k)))
-    w.codes.withUnsafeBufferPointer { cks_pack_weights($0.baseAddress, Int32(o), Int32(groups), Int32(k), &packed) }
-    return PackedWeights(values: packed, outChannels: o, groups: groups, k: k)
+    let (o, cg, kh, kw) = (Int32(w.shape[0]), Int32(w.shape[1]), Int32(w.shape[2]), Int32(w.shape[3]))
+    var packed = [Int32](repeating: 0, count: cks_packed_weights_count(o, Int32(groups), cg, kh, kw))
+    w.codes.withUnsafeBufferPointer { cks_pack_weights($0.baseAddress, o, Int32(groups), cg, kh, kw, &packed) }
+    return PackedWeights(values: packed, outChannels: Int(o), groups: groups, k: w.shape.count / Int(o))
   }
 
   /// Whether the int32 kernel is exact for these operands: codes within int8 range and the
   /// largest possible sum below 2^31.
   public static func int32Exact(_ x: FixedPointFormat, _ w: FixedPointFormat, k: Int) -> Bool {
-    x.bits <= 8 && w.bits <= 8 && Double(k) * 128 * 128 < 2_147_483_647
+    x.bits <= 8 && w.bits <= 8 && Double(k) * 128 * 128 < 1_073_741_824
   }
 
   /// conv2d (or linear as a 1x1 conv) of integer codes, bias, activation and requantization to

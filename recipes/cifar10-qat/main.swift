@@ -1,0 +1,112 @@
+// Quantization-aware training of the CIFAR ResNet-20 with power-of-two per-tensor formats (DPU
+// style), first conv and last linear layer at 8 bits. Calibrates on the 512-image list, trains on
+// the JPEG training set, evaluates the fake-quant model every epoch, then folds BN, exports and
+// checks the integer simulator against the fake-quant model.
+//
+//   swift run -c release cifar10-qat --bits 4,4 --epochs 15 --weights runs/resnet20_finetuned.h5
+//   swift run -c release cifar10-qat --reference     # PyTorch comparison: W8A8, 1 epoch, lr 1e-3
+import ArgumentParser
+import Autograd
+import Datasets
+import Export
+import Foundation
+import Layers
+import QAT
+import Simulator
+import TensorCore
+import Training
+
+struct QATRecipe: ParsableCommand {
+  @Option(help: "Shared data root (default $QAT_DATA or ../shared).") var dataRoot: String?
+  @Option(help: "Float weights to start from (default <data root>/models/resnet20.h5).") var weights: String?
+  @Option(help: "weight,activation bits") var bits = "8,8"
+  @Option(help: "Bits of the first conv and the last linear layer (0 keeps --bits).") var endBits = 8
+  @Option(help: "Calibration method.") var method = "min-diffs"
+  @Option(help: "Range learning: none, tqt (learned fix positions) or lsq.") var rangeLearning = "tqt"
+  @Option var seed: UInt64 = 0
+  @Option var epochs = 15
+  @Option var batchSize = 128
+  @Option var learningRate: Float = 0.01
+  @Option var momentum: Float = 0.9
+  @Option var weightDecay: Float = 1e-4
+  @Option(help: "cosine or constant") var schedule = "cosine"
+  @Option(help: "Learning-rate multiplier of the range parameters.") var rangeLearningRateScale: Float = 1
+  @Option(help: "Freeze BN statistics after this fraction of the steps (freeze_bn_stats).") var freezeBNAt = 0.8
+  @Option(help: "Freeze weight formats after this fraction of the steps.") var freezeRangesAt = 0.9
+  @Option var threads = 2
+  @Option(help: "Test images for the simulator check and its accuracy.") var simulateImages = 10_000
+  @Option(help: "Write the quantized model here.") var outputDir: String?
+  @Flag(help: "The one-epoch comparison with PyTorch: W8A8, SGD lr 1e-3 constant, momentum 0.9, no weight decay.")
+  var reference = false
+
+  mutating func run() throws {
+    if reference {
+      (bits, epochs, learningRate, weightDecay, schedule, rangeLearning) = ("8,8", 1, 1e-3, 0, "constant", "none")
+      (freezeBNAt, freezeRangesAt) = (1.0, 1.0)
+    }
+    Threading.configure(threads: threads)
+    let root = RecipeSupport.dataRoot(dataRoot)
+    let parts = bits.split(separator: ",").compactMap { Int($0) }
+    guard parts.count == 2, let calibration = CalibrationMethod.named(method),
+          let learning = QuantSpec.Learning(rawValue: rangeLearning) else {
+      throw ValidationError("--bits W,A, --method and --range-learning (none, tqt, lsq) must be valid")
+    }
+    var config = QuantizationConfig()
+    (config.weightBit, config.activationBit, config.method) = (parts[0], parts[1], calibration)
+    if endBits > 0 { (config.firstLayerBit, config.lastLayerBit) = (endBits, endBits) }
+    let weightsPath = weights ?? root + "/models/resnet20.h5"
+    RecipeSupport.report("config", ["recipe": "cifar10-qat", "seed": seed, "weights": weightsPath, "bits": bits,
+                                    "end_bits": endBits, "method": method, "range_learning": rangeLearning, "epochs": epochs,
+                                    "batch_size": batchSize, "learning_rate": learningRate, "momentum": momentum,
+                                    "weight_decay": weightDecay, "schedule": schedule, "freeze_bn_at": freezeBNAt,
+                                    "freeze_ranges_at": freezeRangesAt, "threads": threads, "scheme": "power-of-two per tensor"])
+    let float = try Architecture.loadFloatModel(weights: weightsPath, architecture: "resnet20")
+    let test = try CIFARData.evaluationLoader(directory: root + "/data/cifar10/test")
+    let floatTop1 = try Evaluation.evaluate(float, loader: test).top1
+    let session = try QATSession(model: float, config: config)
+    var calib: [Tensor] = []
+    var it = try CalibrationData(listFile: root + "/data/cifar10_calibration_512.txt").loader(preprocessing: .cifarResNet20).batches(epoch: 0)
+    while let b = try it.next() { calib.append(b.images) }
+    try session.calibrate(calib)
+    if learning != .none { try session.enableRangeLearning(learning) }
+    let start = try Evaluation.evaluate(session.model, loader: test)
+    RecipeSupport.report("eval", ["epoch": 0, "fake_quant_top1": start.top1, "float_top1": floatTop1])
+
+    let train = try CIFARData.trainingLoader(directory: root + "/data/cifar10/train", batchSize: batchSize, seed: seed)
+    let steps = epochs * train.batchCount
+    let lrSchedule: any LearningRateSchedule = schedule == "cosine"
+      ? CosineSchedule(base: learningRate, totalSteps: steps) : ConstantSchedule(learningRate)
+    let optimizer = SGD(session.parameterGroups(weightDecay: weightDecay, rangeLearningRateScale: rangeLearningRateScale),
+                        learningRate: learningRate, momentum: momentum)
+    session.freezeBatchNormStep = freezeBNAt < 1 ? Int(Double(steps) * freezeBNAt) : nil
+    session.freezeRangesStep = Int(Double(steps) * freezeRangesAt)
+    let trainer = session.trainer(optimizer: optimizer, schedule: lrSchedule)
+    let t0 = monotonicSeconds()
+    for epoch in 0..<epochs {
+      let r = try trainer.trainEpoch(train, epoch: epoch, progressLabel: "QAT epoch \(epoch + 1)")
+      let e = try Evaluation.evaluate(session.model, loader: test)
+      RecipeSupport.report("epoch", ["epoch": epoch + 1, "train_loss": RecipeSupport.round3(r.meanLoss),
+                                     "train_accuracy": RecipeSupport.round3(r.trainAccuracy), "fake_quant_top1": e.top1,
+                                     "learning_rate": r.learningRate, "epoch_seconds": RecipeSupport.round3(r.seconds)])
+    }
+    session.finish()
+    let deploy = NSTemporaryDirectory() + "cifar10-qat-deploy-\(ProcessInfo.processInfo.processIdentifier)"
+    try Exporter.export(session.quantized, to: deploy)
+    let fakeQuant = try Evaluation.evaluate(session.model, loader: test)
+    let sim = try Simulator(directory: deploy)
+    let simTest = try CIFARData.evaluationLoader(directory: root + "/data/cifar10/test", limit: simulateImages, batchSize: 100)
+    var check = BitExactReport()
+    var b = simTest.batches(epoch: 0)
+    while let batch = try b.next() { check.merge(try BitExactCheck.compare(session.quantized, sim, batch: batch.images)) }
+    let simulated = try Evaluation.evaluate(loader: simTest) { try sim($0) }
+    RecipeSupport.report("result", ["recipe": "cifar10-qat", "bits": bits, "float_top1": floatTop1, "ptq_top1": start.top1,
+                                    "fake_quant_top1": fakeQuant.top1, "simulator_top1": simulated.top1,
+                                    "simulated_images": simulated.images, "mismatched_tensors": check.mismatchedTensors.count,
+                                    "max_lsb_diff": check.maxLSBDifference, "tensors_compared": check.tensorsCompared,
+                                    "train_seconds": RecipeSupport.round3(monotonicSeconds() - t0), "seed": seed])
+    if let outputDir { try session.save(to: outputDir, architecture: "resnet20") }
+    try? FileManager.default.removeItem(atPath: deploy)
+  }
+}
+
+QATRecipe.main()
