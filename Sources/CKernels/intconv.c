@@ -48,52 +48,82 @@ size_t cks_packed_weights_count(int o, int groups, int cg, int kh, int kw) {
 }
 
 // Packs the input columns of CKS_NR output pixels starting at p0 (one image, one group) as
-// [Kp][NR] int32 pairs (channel pairs per tap, see cks_pack_weights).
-static void cks_tap_offsets(const cks_conv_job *j, int64_t p0, int ky, int kx, int *off) {
-  int npix = j->oh * j->ow;
-  for (int t = 0; t < CKS_NR; t++) {
-    int64_t p = p0 + t;
-    if (p >= npix) { off[t] = -1; continue; }
-    int oy = (int)(p / j->ow), ox = (int)(p % j->ow);
-    int iy = oy * j->sh - j->pt + ky * j->dh, ix = ox * j->sw - j->pl + kx * j->dw;
-    off[t] = (iy >= 0 && iy < j->h && ix >= 0 && ix < j->w) ? iy * j->w + ix : -1;
-  }
-}
+// [Kp][NR] int32 pairs (channel pairs per tap, see cks_pack_weights). Runs of 8 output pixels
+// that read 8 consecutive input pixels (stride 1) are interleaved with vector unpacks.
+#define CKS_PACK_BODY(PAIR8, PAIR8S2)                                                              \
+  int16_t *b16 = (int16_t *)bp;                                                                     \
+  int cp = (j->cg + 1) / 2, plane = j->h * j->w, npix = j->oh * j->ow;                              \
+  int iy0[CKS_NR], ix0[CKS_NR], live[CKS_NR], off[CKS_NR];                                         \
+  for (int t = 0; t < CKS_NR; t++) {                                                                \
+    int64_t p = p0 + t;                                                                             \
+    live[t] = p < npix;                                                                             \
+    int oy = live[t] ? (int)(p / j->ow) : 0, ox = live[t] ? (int)(p % j->ow) : 0;                   \
+    iy0[t] = oy * j->sh - j->pt;                                                                    \
+    ix0[t] = ox * j->sw - j->pl;                                                                    \
+  }                                                                                                 \
+  for (int ky = 0; ky < j->kh; ky++)                                                                \
+    for (int kx = 0; kx < j->kw; kx++) {                                                            \
+      int run[2];                                                                                   \
+      for (int t = 0; t < CKS_NR; t++) {                                                            \
+        int iy = iy0[t] + ky * j->dh, ix = ix0[t] + kx * j->dw;                                     \
+        off[t] = (live[t] && iy >= 0 && iy < j->h && ix >= 0 && ix < j->w) ? iy * j->w + ix : -1;   \
+      }                                                                                             \
+      for (int hh = 0; hh < 2; hh++) {                                                              \
+        int ok = off[8 * hh] >= 0, step = j->sw;                                                    \
+        for (int t = 1; t < 8; t++) ok &= off[8 * hh + t] == off[8 * hh] + step * t;                \
+        /* stride 2 reads 16 values: the last one must exist */                                     \
+        if (ok && step == 2) ok = off[8 * hh] + 15 < plane;                                         \
+        run[hh] = ok ? step : 0;                                                                    \
+      }                                                                                             \
+      for (int c2 = 0; c2 < cp; c2++) {                                                             \
+        int16_t *dst = b16 + ((size_t)((ky * j->kw + kx) * cp + c2) * CKS_NR) * 2;                  \
+        const int16_t *pa = xg + (size_t)(2 * c2) * plane;                                          \
+        int second = 2 * c2 + 1 < j->cg;                                                            \
+        const int16_t *pb = second ? pa + plane : zeros;                                            \
+        for (int hh = 0; hh < 2; hh++) {                                                            \
+          int16_t *d = dst + 16 * hh;                                                               \
+          if (run[hh] == 1 && second) {                                                             \
+            PAIR8(pa + off[8 * hh], pb + off[8 * hh], d);                                           \
+          } else if (run[hh] == 2 && second) {                                                      \
+            PAIR8S2(pa + off[8 * hh], pb + off[8 * hh], d);                                         \
+          } else {                                                                                  \
+            for (int t = 0; t < 8; t++) {                                                           \
+              int o = off[8 * hh + t];                                                              \
+              d[2 * t] = o >= 0 ? pa[o] : 0;                                                        \
+              d[2 * t + 1] = (o >= 0 && second) ? pb[o] : 0;                                        \
+            }                                                                                       \
+          }                                                                                         \
+        }                                                                                           \
+      }                                                                                             \
+    }
+
+// 8 outputs reading every second input pixel: pick the even int16 of 16 consecutive values.
+#define CKS_PAIR8_S2(A, B, D) do {                                                                  \
+    const __m128i even = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);      \
+    __m128i a0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(A)), even);                     \
+    __m128i a1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)((A) + 8)), even);               \
+    __m128i b0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(B)), even);                     \
+    __m128i b1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)((B) + 8)), even);               \
+    __m128i va = _mm_unpacklo_epi64(a0, a1), vb = _mm_unpacklo_epi64(b0, b1);                       \
+    _mm_storeu_si128((__m128i *)(D), _mm_unpacklo_epi16(va, vb));                                   \
+    _mm_storeu_si128((__m128i *)((D) + 8), _mm_unpackhi_epi16(va, vb));                             \
+  } while (0)
+
+#define CKS_PAIR8_SSE(A, B, D) do {                                                                 \
+    __m128i va = _mm_loadu_si128((const __m128i *)(A)), vb = _mm_loadu_si128((const __m128i *)(B)); \
+    _mm_storeu_si128((__m128i *)(D), _mm_unpacklo_epi16(va, vb));                                   \
+    _mm_storeu_si128((__m128i *)((D) + 8), _mm_unpackhi_epi16(va, vb));                             \
+  } while (0)
 
 __attribute__((target("avx2")))
-static void cks_pair_row_avx2(const int16_t *a, const int16_t *b, int16_t *dst) {
-  __m256i va = _mm256_loadu_si256((const __m256i *)a), vb = _mm256_loadu_si256((const __m256i *)b);
-  __m256i lo = _mm256_unpacklo_epi16(va, vb), hi = _mm256_unpackhi_epi16(va, vb);
-  _mm256_storeu_si256((__m256i *)dst, _mm256_permute2x128_si256(lo, hi, 0x20));
-  _mm256_storeu_si256((__m256i *)(dst + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+static void cks_pack_columns_avx2(const cks_conv_job *j, const int16_t *xg, int64_t p0, int32_t *bp, const int16_t *zeros) {
+  CKS_PACK_BODY(CKS_PAIR8_SSE, CKS_PAIR8_S2)
 }
 
-static int cks_has_avx2(void);
-
+#define CKS_PAIR8_PLAIN(A, B, D) do { for (int t = 0; t < 8; t++) { (D)[2 * t] = (A)[t]; (D)[2 * t + 1] = (B)[t]; } } while (0)
+#define CKS_PAIR8_PLAIN_S2(A, B, D) do { for (int t = 0; t < 8; t++) { (D)[2 * t] = (A)[2 * t]; (D)[2 * t + 1] = (B)[2 * t]; } } while (0)
 static void cks_pack_columns(const cks_conv_job *j, const int16_t *xg, int64_t p0, int32_t *bp, const int16_t *zeros) {
-  int16_t *b16 = (int16_t *)bp;
-  int cp = (j->cg + 1) / 2, plane = j->h * j->w, avx2 = cks_has_avx2();
-  int off[CKS_NR];
-  for (int ky = 0; ky < j->kh; ky++)
-    for (int kx = 0; kx < j->kw; kx++) {
-      cks_tap_offsets(j, p0, ky, kx, off);
-      int contiguous = 1;
-      for (int t = 0; t < CKS_NR; t++) contiguous &= off[t] == off[0] + t && off[t] >= 0;
-      for (int c2 = 0; c2 < cp; c2++) {
-        int16_t *dst = b16 + ((size_t)((ky * j->kw + kx) * cp + c2) * CKS_NR) * 2;
-        const int16_t *pa = xg + (size_t)(2 * c2) * plane;
-        const int16_t *pb = 2 * c2 + 1 < j->cg ? pa + plane : zeros;
-        int pbStride = 2 * c2 + 1 < j->cg;
-        if (contiguous && avx2 && pbStride) {
-          cks_pair_row_avx2(pa + off[0], pb + off[0], dst);
-        } else {
-          for (int t = 0; t < CKS_NR; t++) {
-            dst[2 * t] = off[t] >= 0 ? pa[off[t]] : 0;
-            dst[2 * t + 1] = (off[t] >= 0 && pbStride) ? pb[off[t]] : 0;
-          }
-        }
-      }
-    }
+  CKS_PACK_BODY(CKS_PAIR8_PLAIN, CKS_PAIR8_PLAIN_S2)
 }
 
 __attribute__((target("avx2")))
@@ -132,6 +162,7 @@ static void cks_kernel_scalar(const int32_t *a, const int32_t *b, int kp, int32_
     }
 }
 
+static int cks_has_avx2(void);
 static int cks_has_avx2(void) {
   static int cached = -1;
   if (cached < 0) cached = __builtin_cpu_supports("avx2") ? 1 : 0;
@@ -150,7 +181,7 @@ static void cks_conv_task(void *ctx, int64_t b, int64_t e) {
     int64_t img = rest / j->g;
     const int16_t *xg = j->x + ((size_t)img * j->c + (size_t)g * j->cg) * j->h * j->w;
     int64_t p0 = pb * CKS_NR;
-    cks_pack_columns(j, xg, p0, bp, zeros);
+    if (avx2) cks_pack_columns_avx2(j, xg, p0, bp, zeros); else cks_pack_columns(j, xg, p0, bp, zeros);
     for (int mbk = 0; mbk < j->mb; mbk++) {
       const int32_t *a = j->wp + (((size_t)g * j->mb + mbk) * j->kp) * CKS_MR;
       if (avx2) cks_kernel_avx2(a, bp, j->kp, tile); else cks_kernel_scalar(a, bp, j->kp, tile);
@@ -166,8 +197,39 @@ static void cks_conv_task(void *ctx, int64_t b, int64_t e) {
   free(bp);
 }
 
+// Copies x [N, C, H, W] into zero-padded planes [N, C, hp, wp] at offset (pt, pl).
+typedef struct { const int16_t *x; int16_t *y; int h, w, hp, wp, pt, pl; } cks_pad_job;
+
+static void cks_pad_task(void *ctx, int64_t b, int64_t e) {
+  const cks_pad_job *j = (const cks_pad_job *)ctx;
+  for (int64_t p = b; p < e; p++) {
+    int16_t *dst = j->y + p * j->hp * j->wp;
+    const int16_t *src = j->x + p * j->h * j->w;
+    memset(dst, 0, sizeof(int16_t) * j->hp * j->wp);
+    for (int r = 0; r < j->h; r++) memcpy(dst + (r + j->pt) * j->wp + j->pl, src + r * j->w, sizeof(int16_t) * j->w);
+  }
+}
+
+static void cks_conv2d_unpadded(const int16_t *x, const int32_t *packed_w, int32_t *acc, int64_t n, int c, int h, int w,
+                                int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow);
+
 void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, int64_t n, int c, int h, int w,
                     int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow) {
+  if (pt == 0 && pl == 0) { cks_conv2d_unpadded(x, packed_w, acc, n, c, h, w, o, kh, kw, sh, sw, 0, 0, dh, dw, groups, oh, ow); return; }
+  // pad once so every tap of a row run is in bounds (vector packing), plus one spare row for the
+  // 16-value loads of stride-2 runs
+  int hp = (oh - 1) * sh + (kh - 1) * dh + 2, wp = (ow - 1) * sw + (kw - 1) * dw + 2;
+  if (hp < h + pt) hp = h + pt;
+  if (wp < w + pl) wp = w + pl;
+  int16_t *padded = malloc(sizeof(int16_t) * (size_t)n * c * hp * wp);
+  cks_pad_job pj = {x, padded, h, w, hp, wp, pt, pl};
+  ck_parallel_for(n * c, 16, cks_pad_task, &pj);
+  cks_conv2d_unpadded(padded, packed_w, acc, n, c, hp, wp, o, kh, kw, sh, sw, 0, 0, dh, dw, groups, oh, ow);
+  free(padded);
+}
+
+static void cks_conv2d_unpadded(const int16_t *x, const int32_t *packed_w, int32_t *acc, int64_t n, int c, int h, int w,
+                                int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow) {
   cks_conv_job j;
   j.x = x; j.wp = packed_w; j.acc = acc; j.n = n;
   j.c = c; j.h = h; j.w = w; j.o = o; j.kh = kh; j.kw = kw; j.sh = sh; j.sw = sw; j.pt = pt; j.pl = pl;

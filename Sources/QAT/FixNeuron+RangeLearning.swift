@@ -47,7 +47,7 @@ extension FixNeuron {
   var tqtDivisorBits: Int { spec.signed ? spec.bits - 1 : spec.bits }
 
   func learnedQuantize(_ x: Tensor, _ p: Parameter) -> Tensor {
-    let (qmin, qmax) = (Float(spec.qmin), Float(spec.qmax))
+    let (qmin, qmax) = (clampsNegatives ? max(Float(spec.qmin), 0) : Float(spec.qmin), Float(spec.qmax))
     switch spec.learning {
     case .tqt:
       // gradient scaled like LSQ's (1/sqrt(numel · qmax)) so plain SGD learning rates work

@@ -20,6 +20,10 @@ public final class FixNeuron: Layer {
   public private(set) var observer: any Observer
   /// Learned range (QAT): LSQ's step or TQT's log2 threshold; created by `enableRangeLearning()`.
   public internal(set) var rangeParameter: Parameter?
+  /// The ReLU of the layer before is applied here, fused with the rounding: negative values clamp
+  /// to code 0 (set by `Prepare` for conv / linear layers with a fused ReLU; saves two passes over
+  /// the activation in training and gives the same values).
+  public var clampsNegatives = false
   /// The first observation error during calibration (forward passes cannot throw); `freeze()`
   /// reports it.
   private var calibrationError: Error?
@@ -73,7 +77,8 @@ public final class FixNeuron: Layer {
   }
 
   public func forward(_ inputs: [Tensor]) -> Tensor {
-    let x = single(inputs, "FixNeuron \(label)")
+    var x = single(inputs, "FixNeuron \(label)")
+    if clampsNegatives && mode != .quantize { x = x.relu() }
     switch mode {
     case .bypass: return x
     case .calibrate:
@@ -99,12 +104,15 @@ extension FixNeuron {
     if let p = rangeParameter { return learnedQuantize(x, p) }
     switch format {
     case .fixedPoint(let f):
-      return x.fakeQuantized(f.grid(rounding: spec.rounding))
+      var grid = f.grid(rounding: spec.rounding)
+      if clampsNegatives { grid.qmin = max(grid.qmin, 0) }
+      return x.fakeQuantized(grid)
     case .fixedPointPerChannel(let bits, let signed, let fractionalBits, let axis):
       let f = FixedPointFormat(bits: bits, signed: signed, fractionalBits: 0)
       return x.fakeQuantized(axis: axis, scales: fractionalBits.map { Float(Double.pow2(-Double($0))) }, zeroPoints: nil,
-                             qmin: Float(f.qmin), qmax: Float(f.qmax), rounding: spec.rounding)
+                             qmin: clampsNegatives ? 0 : Float(f.qmin), qmax: Float(f.qmax), rounding: spec.rounding)
     case .affine(let a):
+      let x = clampsNegatives ? x.relu() : x
       if let axis = a.axis {
         return x.fakeQuantized(axis: axis, scales: a.scales, zeroPoints: a.zeroPoints.map(Float.init),
                                qmin: Float(a.qmin), qmax: Float(a.qmax), rounding: spec.rounding)

@@ -211,6 +211,7 @@ extension Prepare {
       layer.inputQuantizer = quantizerFeeding(model, node.inputs[0])
       let consumers = model.consumers(of: i)
       layer.outputQuantizer = consumers.count == 1 ? model.nodes[consumers[0]].layer as? FixNeuron : nil
+      layer.outputQuantizer?.clampsNegatives = layer.activation == .relu
     }
   }
 

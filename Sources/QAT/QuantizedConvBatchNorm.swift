@@ -61,16 +61,23 @@ public final class QuantizedConvBatchNorm: Layer, WeightQuantized {
     let w = weightQuantizer(foldedWeight)
     let y: Tensor
     if phase == .training && !bn.freezeStatistics {
-      // live statistics: undo the fold scale, then batch-normalise (updates running statistics)
+      // Live statistics: batch-normalise conv(x, fq(w·s)) / s. BN of y/s equals BN of y with ε·s²
+      // per channel (its statistics are those of y scaled by 1/s), which saves a pass over y.
       var raw = Tensor.conv2d(x, weight: w, bias: nil, geometry: conv.geometry)
-      raw = Tensor.channelAffine(raw, scale: 1 / foldScale, shift: Tensor.zeros([conv.outChannels]))
-      if let b = conv.bias { raw = Tensor.channelAffine(raw, scale: Tensor.ones([conv.outChannels]), shift: b.tensor) }
-      y = bn(raw)
+      let s = foldScale.scalars
+      if let b = conv.bias { raw = raw + (b.tensor * foldScale).reshaped(to: [1, conv.outChannels, 1, 1]) }
+      let eps = s.map { bn.epsilon * $0 * $0 }
+      let (out, mean, variance) = Tensor.batchNorm(raw, gamma: bn.weight.tensor, beta: bn.bias.tensor, epsilons: eps)
+      if !bn.freezeStatistics {
+        bn.updateRunningStatistics(mean: zip(mean, s).map { $0 / $1 }, variance: zip(variance, s).map { $0 / ($1 * $1) },
+                                   count: raw.count / conv.outChannels)
+      }
+      y = out
     } else {
       let b = biasQuantizer.map { $0(foldedBias) } ?? foldedBias
       y = Tensor.conv2d(x, weight: w, bias: b, geometry: conv.geometry)
     }
-    return activation.map { $0.apply(y) } ?? y
+    return activate(y)
   }
 
   /// The equivalent plain quantized convolution (BN folded into weight and bias), sharing this

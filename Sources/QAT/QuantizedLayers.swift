@@ -51,6 +51,13 @@ extension WeightQuantized {
   public var weightValue: Tensor { weightParameter.value }
   public var biasValue: Tensor? { biasParameter?.value }
 
+  /// Applies the fused activation unless the output quantizer applies it (fused ReLU).
+  func activate(_ y: Tensor) -> Tensor {
+    guard let activation else { return y }
+    if activation == .relu && outputQuantizer?.clampsNegatives == true { return y }
+    return activation.apply(y)
+  }
+
   /// The exact-arithmetic context when the float path could round: formats of input, weight,
   /// bias and output, when all are per-tensor powers of two and the output quantizer is active.
   func exactContext(_ x: Tensor) -> (FixedPointFormat, FixedPointFormat, FixedPointFormat?, FixNeuron)? {
@@ -105,8 +112,7 @@ public final class QuantizedConv2D: Layer, WeightQuantized {
     if let (fx, fw, fb, out) = exactContext(x), let y = try? exactForward(x, fx, fw, fb, out) { return y }
     let w = weightQuantizer(conv.weight.tensor)
     let b: Tensor? = conv.bias.map { p in biasQuantizer.map { $0(p.tensor) } ?? p.tensor }
-    let y = Tensor.conv2d(x, weight: w, bias: b, geometry: conv.geometry)
-    return activation.map { $0.apply(y) } ?? y
+    return activate(Tensor.conv2d(x, weight: w, bias: b, geometry: conv.geometry))
   }
 
   func exactForward(_ x: Tensor, _ fx: FixedPointFormat, _ fw: FixedPointFormat, _ fb: FixedPointFormat?, _ out: FixNeuron) throws -> Tensor {
@@ -151,8 +157,7 @@ public final class QuantizedLinear: Layer, WeightQuantized {
     if let (fx, fw, fb, out) = exactContext(x), let y = try? exactForward(x, fx, fw, fb, out) { return y }
     let w = weightQuantizer(linear.weight.tensor)
     let b: Tensor? = linear.bias.map { p in biasQuantizer.map { $0(p.tensor) } ?? p.tensor }
-    let y = Tensor.linear(x, weight: w, bias: b)
-    return activation.map { $0.apply(y) } ?? y
+    return activate(Tensor.linear(x, weight: w, bias: b))
   }
 
   func exactForward(_ x: Tensor, _ fx: FixedPointFormat, _ fw: FixedPointFormat, _ fb: FixedPointFormat?, _ out: FixNeuron) throws -> Tensor {

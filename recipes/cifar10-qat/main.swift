@@ -36,12 +36,12 @@ struct QATRecipe: ParsableCommand {
   @Option var threads = 2
   @Option(help: "Test images for the simulator check and its accuracy.") var simulateImages = 10_000
   @Option(help: "Write the quantized model here.") var outputDir: String?
-  @Flag(help: "The one-epoch comparison with PyTorch: W8A8, SGD lr 1e-3 constant, momentum 0.9, no weight decay.")
+  @Flag(help: "The one-epoch comparison with PyTorch: SGD lr 1e-3 constant, momentum 0.9, no weight decay (W8A8 by default).")
   var reference = false
 
   mutating func run() throws {
     if reference {
-      (bits, epochs, learningRate, weightDecay, schedule, rangeLearning) = ("8,8", 1, 1e-3, 0, "constant", "none")
+      (epochs, learningRate, weightDecay, schedule, rangeLearning) = (1, 1e-3, 0, "constant", "none")
       (freezeBNAt, freezeRangesAt) = (1.0, 1.0)
     }
     Threading.configure(threads: threads)

@@ -7,10 +7,17 @@ extension Tensor {
   /// Returns the output and the batch mean and biased variance (for running statistics).
   public static func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float)
     -> (output: Tensor, mean: [Float], variance: [Float]) {
+    batchNorm(x, gamma: gamma, beta: beta, epsilons: [Float](repeating: epsilon, count: x.shape[1]))
+  }
+
+  /// Batch normalisation with one ε per channel (QAT's Conv+BN normalises y/s as y with ε·s²).
+  public static func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilons: [Float])
+    -> (output: Tensor, mean: [Float], variance: [Float]) {
     let c = x.shape[1]
-    precondition(gamma.shape == [c] && beta.shape == [c], "batchNorm: gamma \(gamma.shape) / beta \(beta.shape) do not match \(c) channels of \(x.shape)")
+    precondition(gamma.shape == [c] && beta.shape == [c] && epsilons.count == c,
+                 "batchNorm: gamma \(gamma.shape) / beta \(beta.shape) / \(epsilons.count) epsilons do not match \(c) channels of \(x.shape)")
     let (mean, variance) = Kernels.channelStats(x)
-    let invStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
+    let invStd = (0..<c).map { 1 / (variance[$0] + epsilons[$0]).squareRoot() }
     let gv = gamma.scalars, bv = beta.scalars
     let scale = (0..<c).map { gv[$0] * invStd[$0] }
     let shift = (0..<c).map { bv[$0] - mean[$0] * scale[$0] }

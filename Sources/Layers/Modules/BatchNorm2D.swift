@@ -46,7 +46,8 @@ public final class BatchNorm2D: Layer {
   /// β − running_mean · scale.
   public var inferenceShift: Tensor { bias.tensor - runningMean.value * inferenceScale }
 
-  func updateRunningStatistics(mean: [Float], variance: [Float], count: Int) {
+  /// Moves the running statistics toward a batch's (unbiased variance), as in training.
+  public func updateRunningStatistics(mean: [Float], variance: [Float], count: Int) {
     let unbias = count > 1 ? Float(count) / Float(count - 1) : 1
     let m = momentum
     let rm = runningMean.value.scalars, rv = runningVar.value.scalars

@@ -16,6 +16,12 @@ public struct IntTensor: Sendable, Equatable {
     self.init(shape: shape, codes: [Int16](repeating: 0, count: shape.count), format: format)
   }
 
+  /// Codes to be written entirely by a kernel (contents undefined until then).
+  init(uninitialized shape: Shape, format: FixedPointFormat) {
+    let n = shape.count
+    self.init(shape: shape, codes: [Int16](unsafeUninitializedCapacity: n) { _, count in count = n }, format: format)
+  }
+
   /// The float values the codes stand for (exact: codes fit in 16 bits).
   public func dequantized() -> Tensor {
     let s = Float(format.scale)

@@ -4,7 +4,7 @@ extension IntegerKernels {
   public static func maxPool(_ x: IntTensor, _ g: Pool2DGeometry) -> IntTensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (oh, ow) = g.outputSize(h, w)
-    var out = IntTensor(zeros: [n, c, oh, ow], format: x.format)
+    var out = IntTensor(uninitialized: [n, c, oh, ow], format: x.format)
     cks_maxpool_i16(x.codes, &out.codes, Int64(n * c), Int32(h), Int32(w), Int32(g.kernelH), Int32(g.kernelW),
                     Int32(g.strideH), Int32(g.strideW), Int32(g.padH), Int32(g.padW), Int32(g.dilationH), Int32(g.dilationW),
                     Int32(oh), Int32(ow))
@@ -18,11 +18,12 @@ extension IntegerKernels {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let g = geometry ?? Pool2DGeometry(kernel: (h, w))
     let (oh, ow) = g.outputSize(h, w)
-    var sums = [Int64](repeating: 0, count: n * c * oh * ow)
+    let total = n * c * oh * ow
+    var sums = [Int64](unsafeUninitializedCapacity: total) { _, k in k = total }
     cks_sumpool_i16(x.codes, &sums, Int64(n * c), Int32(h), Int32(w), Int32(g.kernelH), Int32(g.kernelW),
                     Int32(g.strideH), Int32(g.strideW), Int32(g.padH), Int32(g.padW), Int32(oh), Int32(ow))
     if multiplier != 1 { for i in sums.indices { sums[i] *= Int64(multiplier) } }
-    var out = IntTensor(zeros: [n, c, oh, ow], format: output)
+    var out = IntTensor(uninitialized: [n, c, oh, ow], format: output)
     let s = Int32(x.format.fractionalBits + shift - output.fractionalBits)
     cks_requantize(nil, sums, 1, 1, Int64(sums.count), 0, nil, CK_ACT_NONE, 0, s, rounding.c, Int32(output.qmin),
                    Int32(output.qmax), &out.codes)
@@ -36,7 +37,7 @@ extension IntegerKernels {
     var lift = 0
     if fi < 0 { lift = -fi; fi = 0 }  // 3 and 6 must be integers at the working fraction
     let three = Int64(3) << Int64(fi), six = Int64(6) << Int64(fi)
-    var out = IntTensor(zeros: x.shape, format: output)
+    var out = IntTensor(uninitialized: x.shape, format: output)
     let resultFraction = (swish ? 2 * fi : fi) + 14
     if lift == 0 {
       cks_hard_sigmoid(x.codes, &out.codes, Int64(x.codes.count), three, six, swish ? 1 : 0,

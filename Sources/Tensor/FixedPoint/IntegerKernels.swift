@@ -54,7 +54,7 @@ public enum IntegerKernels {
     let (oh, ow) = (outShape[2], outShape[3])
     let k = c / g.groups * kh * kw
     let count = outShape.count
-    var out = IntTensor(zeros: outShape, format: output)
+    var out = IntTensor(uninitialized: outShape, format: output)
     var f = x.format.fractionalBits + w.format.fractionalBits
     var left = 0
     var biasAligned: [Int64]? = nil
@@ -69,7 +69,7 @@ public enum IntegerKernels {
     let shift = Int32(f + activation.extraBits - output.fractionalBits)
     if int32Exact(x.format, w.format, k: k) {
       let pw = packed ?? pack(w, groups: g.groups)
-      var acc = [Int32](repeating: 0, count: count)
+      var acc = [Int32](unsafeUninitializedCapacity: count) { _, c in c = count }
       x.codes.withUnsafeBufferPointer { xp in
         cks_conv2d_i32(xp.baseAddress, pw.values, &acc, Int64(n), args.0, args.1, args.2, args.3, args.4, args.5, args.6,
                        args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
@@ -77,7 +77,7 @@ public enum IntegerKernels {
       requantize(acc32: acc, acc64: nil, n: n, c: o, p: oh * ow, left: left, bias: biasAligned, activation: activation,
                  limit: limit, shift: shift, rounding: rounding, output: output, into: &out.codes)
     } else {
-      var acc = [Int64](repeating: 0, count: count)
+      var acc = [Int64](unsafeUninitializedCapacity: count) { _, c in c = count }
       x.codes.withUnsafeBufferPointer { xp in
         w.codes.withUnsafeBufferPointer { wp in
           cks_conv2d_i64(xp.baseAddress, wp.baseAddress, &acc, Int64(n), args.0, args.1, args.2, args.3, args.4, args.5,
@@ -111,7 +111,7 @@ public enum IntegerKernels {
   /// Elementwise requantization (with an optional activation) to another format.
   public static func rescale(_ x: IntTensor, to output: FixedPointFormat, activation: IntegerActivation = .none,
                              rounding: RoundingRule) -> IntTensor {
-    var out = IntTensor(zeros: x.shape, format: output)
+    var out = IntTensor(uninitialized: x.shape, format: output)
     let f = x.format.fractionalBits + activation.extraBits
     cks_rescale(x.codes, &out.codes, Int64(x.codes.count), Int32(f - output.fractionalBits), rounding.c,
                 Int32(output.qmin), Int32(output.qmax), activation.c, relu6Limit(f))
@@ -123,7 +123,7 @@ public enum IntegerKernels {
                          rounding: RoundingRule) -> IntTensor {
     precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
     let f = max(a.format.fractionalBits, b.format.fractionalBits)
-    var out = IntTensor(zeros: a.shape, format: output)
+    var out = IntTensor(uninitialized: a.shape, format: output)
     let fe = f + activation.extraBits
     cks_add(a.codes, Int32(f - a.format.fractionalBits), b.codes, Int32(f - b.format.fractionalBits), &out.codes,
             Int64(a.codes.count), Int32(fe - output.fractionalBits), rounding.c, Int32(output.qmin), Int32(output.qmax),
@@ -133,7 +133,7 @@ public enum IntegerKernels {
 
   /// Codes of float values: saturate(round(x · 2^f)) (the fake-quant formula).
   public static func quantize(_ x: Tensor, format: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
-    var out = IntTensor(zeros: x.shape, format: format)
+    var out = IntTensor(uninitialized: x.shape, format: format)
     let scale = Float(Double(sign: .plus, exponent: format.fractionalBits, significand: 1))
     x.withUnsafeBufferPointer { xp in
       cks_quantize(xp.baseAddress, &out.codes, Int64(x.count), scale, rounding.c, Int32(format.qmin), Int32(format.qmax))

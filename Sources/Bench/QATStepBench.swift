@@ -1,0 +1,49 @@
+import ArgumentParser
+import Autograd
+import Layers
+import QAT
+import TensorCore
+import Training
+
+struct QATStepBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "qat-step",
+    abstract: "Median ms per QAT training step of ResNet-20 (W8A8 power of two, Conv+BN folded-weight training) and the float step in the same run.")
+
+  @OptionGroup var options: BenchOptions
+  @Option(help: "Batch size.") var batch = 128
+  @Option(help: "Timed steps.") var steps = 20
+  @Option(help: "Range learning: none or tqt.") var rangeLearning = "tqt"
+
+  func run() throws {
+    options.apply()
+    var rng = RandomGenerator(seed: 1)
+    let x = Tensor.normal([batch, 3, 32, 32], using: &rng)
+    let labels = (0..<batch).map { $0 % 10 }
+
+    let float = CIFARResNet.resnet20(seed: 0)
+    float.setPhase(.training)
+    let fopt = SGD(float.parameters, learningRate: 0.01, momentum: 0.9, weightDecay: 1e-4)
+
+    let session = try QATSession(model: CIFARResNet.resnet20(seed: 0), config: QuantizationConfig())
+    try session.calibrate([x])
+    if rangeLearning == "tqt" { try session.enableRangeLearning(.tqt) }
+    let qopt = SGD(session.parameterGroups(weightDecay: 1e-4, rangeLearningRateScale: 1), learningRate: 0.01, momentum: 0.9)
+    let trainer = session.trainer(optimizer: qopt, schedule: ConstantSchedule(0.01))
+    session.model.setPhase(.training)
+    var k = 0
+    // measured alternately, so machine noise and drift hit both alike
+    let (qatStep, floatStep) = pairedMedianSeconds(repeats: steps, {
+      let (_, g) = valueWithGradients { session.model(x).softmaxCrossEntropy(labels: labels) }
+      qopt.update(g)
+      k += 1
+      trainer.afterStep?(k)
+    }, {
+      let (_, g) = valueWithGradients { float(x).softmaxCrossEntropy(labels: labels) }
+      fopt.update(g)
+    })
+    emit([("name", "qat-step"), ("ms", qatStep * 1e3), ("float_ms", floatStep * 1e3), ("ratio", qatStep / floatStep),
+          ("batch", batch), ("threads", options.threads), ("scheme", "W8A8 power of two, range learning \(rangeLearning)"),
+          ("pytorch_qat_reference_ms", 597.0), ("ratio_to_pytorch", qatStep * 1e3 / 597.0)])
+  }
+}
