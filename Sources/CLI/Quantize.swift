@@ -40,6 +40,8 @@ struct Quantize: ParsableCommand {
   @Option(help: "vai_q align_concat: 0 all, 1 output concats, 2 none.") var alignConcat = 0
   @Option(help: "vai_q arch_type: DEFAULT or DPUCADF8H.") var archType = "DEFAULT"
   @Option(help: "vai_q simulate_dpu: 1 (LeakyReLU 26/256, DPU average pooling) or 0.") var simulateDpu = 1
+  @Option(help: "Every tensor at this fix position (Micron DLA's default Q8.8: --bitwidths 16,16 --fix-position 8); default: per-tensor positions (Micron varfp).")
+  var fixPosition: Int?
   @Option(help: "Bits of the first conv (weights and input), e.g. 8 in low-bit runs.") var firstLayerBit: Int?
   @Option(help: "Bits of the last layer (weights, input and output).") var lastLayerBit: Int?
   @Flag(help: "Symmetric per-channel weights with float scales (instead of power-of-two per tensor).") var perChannel = false
@@ -113,6 +115,7 @@ struct Quantize: ParsableCommand {
     c.archType = at
     guard simulateDpu == 0 || simulateDpu == 1 else { throw ValidationError("--simulate-dpu must be 0 or 1") }
     c.simulateDPU = simulateDpu == 1
+    c.fixedFractionalBits = fixPosition
     c.firstLayerBit = firstLayerBit
     c.lastLayerBit = lastLayerBit
     if perChannel {

@@ -53,6 +53,11 @@ public final class FixNeuron: Layer {
   /// Fixes the format from the observed statistics.
   public func freeze() throws {
     if let calibrationError { throw QuantizationError("FixNeuron \(label): \(calibrationError)") }
+    if let f = spec.fixedFractionalBits, spec.scheme == .powerOfTwo, spec.channelAxis == nil {
+      format = .fixedPoint(FixedPointFormat(bits: spec.bits, signed: spec.signed, fractionalBits: f, narrowRange: spec.narrowRange))
+      syncRangeParameter()
+      return
+    }
     do { format = try observer.format() } catch { throw QuantizationError("FixNeuron \(label): \(error)") }
     syncRangeParameter()
   }

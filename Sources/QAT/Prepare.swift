@@ -16,6 +16,7 @@ public enum Prepare {
     if config.foldBatchNorm && !config.trainable { BatchNormFolding.foldAll(in: model) }
     model.setPhase(.inference)
     let qm = QuantizedModel(model: model, config: config)
+    defer { if let f = config.fixedFractionalBits { for q in qm.quantizers { q.spec.fixedFractionalBits = f } } }
     let regionNames = Set(quantizedRegion(model, config).map { model.nodes[$0].name })
     let firstName = model.nodes.first { $0.layer is Conv2D || $0.layer is Linear }?.name
     let lastName = model.nodes.last { $0.layer is Conv2D || $0.layer is Linear }?.name

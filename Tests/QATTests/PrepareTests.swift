@@ -116,6 +116,27 @@ func calibrationBatches(seed: UInt64) -> [Tensor] {
     #expect(offGrid.isEmpty, "\(offGrid)")
   }
 
+  @Test func fixedPositionPutsEveryTensorInQ8Dot8() throws {
+    var c = QuantizationConfig()
+    try c.apply(bitwidths: "16,16")
+    c.fixedFractionalBits = 8
+    let qm = try Prepare.quantize(smallNet(seed: 7), config: c)
+    let batches = calibrationBatches(seed: 50)
+    try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
+    ShiftConstraints.enforce(qm)
+    let formats = qm.quantizers.map { ($0.label, $0.fixedPointFormat) }
+    #expect(formats.allSatisfy { $0.1?.bits == 16 && $0.1?.fractionalBits == 8 }, "\(formats)")
+    // the calibrated run picks other positions for the same tensors
+    var free = QuantizationConfig()
+    try free.apply(bitwidths: "16,16")
+    let calibrated = try Prepare.quantize(smallNet(seed: 7), config: free)
+    try Calibration.calibrate(calibrated) { body in for b in batches { try body(b) } }
+    #expect(calibrated.quantizers.contains { $0.fixedPointFormat?.fractionalBits != 8 })
+    // and the setting survives the JSON round trip
+    let data = try JSONEncoder().encode(c)
+    #expect(try JSONDecoder().decode(QuantizationConfig.self, from: data).fixedFractionalBits == 8)
+  }
+
   @Test func optionsUnderVaiQNames() throws {
     var c = QuantizationConfig()
     try c.apply(bitwidths: "8,4")

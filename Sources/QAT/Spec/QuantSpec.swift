@@ -31,6 +31,9 @@ public struct QuantSpec: Hashable, Sendable, Codable {
   /// Signed codes limited to [-(2^(b-1) − 1), 2^(b-1) − 1] (arch_type DPUCADF8H activations).
   public var narrowRange: Bool
   public var learning: Learning
+  /// A fixed position instead of a calibrated one (Micron DLA without varfp: 16-bit Q8.8 is
+  /// 8 fractional bits everywhere).
+  public var fixedFractionalBits: Int?
 
   public init(bits: Int, signed: Bool = true, scheme: Scheme = .powerOfTwo, channelAxis: Int? = nil,
               rounding: RoundingRule = .halfToEven, method: CalibrationMethod = .minDiffs, narrowRange: Bool = false,

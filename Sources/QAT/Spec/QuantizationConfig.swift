@@ -50,6 +50,9 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
   /// (0 disables).
   public var adjustShiftCut = 1
   public var adjustShiftBias = 1
+  /// Every power-of-two tensor at this many fractional bits instead of a calibrated position
+  /// (Micron DLA's default Q8.8: 16 bits, 8 fractional bits). nil: per-tensor positions (varfp).
+  public var fixedFractionalBits: Int?
   /// Prepare for quantization-aware training: Conv + BN pairs stay unfolded as
   /// `QuantizedConvBatchNorm` (fake-quantized folded weights, live batch statistics).
   public var trainable = false
@@ -70,6 +73,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     case activationScheme = "activation_scheme", weightRounding = "weight_rounding"
     case activationRounding = "activation_rounding", simulateDPU = "simulate_dpu", foldBatchNorm = "fold_bn"
     case adjustShiftCut = "adjust_shift_cut", adjustShiftBias = "adjust_shift_bias", trainable = "qat"
+    case fixedFractionalBits = "fixed_fractional_bits"
   }
 
   public init(from decoder: Decoder) throws {
@@ -99,6 +103,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     adjustShiftCut = try c.decodeIfPresent(Int.self, forKey: .adjustShiftCut) ?? d.adjustShiftCut
     adjustShiftBias = try c.decodeIfPresent(Int.self, forKey: .adjustShiftBias) ?? d.adjustShiftBias
     trainable = try c.decodeIfPresent(Bool.self, forKey: .trainable) ?? d.trainable
+    fixedFractionalBits = try c.decodeIfPresent(Int.self, forKey: .fixedFractionalBits)
   }
 
   /// xfDNN's `bitwidths` "a,p[,o]": input/activation bits, parameter bits (and output bits,

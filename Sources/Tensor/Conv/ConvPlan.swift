@@ -63,7 +63,10 @@ final class ConvPlan: @unchecked Sendable {
       queries = (dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md)
     case .backwardData:
       var bd = dnnl_convolution_desc_t()
-      dnnlCheck(dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &anySrc, &anyW, &anyDst,
+      // Few input channels (the image): a blocked diff_src would be mostly padding, so ask for
+      // plain NCHW directly.
+      var diffSrc = key.input[1] % 8 == 0 ? anySrc : plainSrc
+      dnnlCheck(dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &diffSrc, &anyW, &anyDst,
                                                                   strides, dilates, padL, padR), "convolution backward-data descriptor")
       dnnlCheck(dnnl_primitive_desc_create(&pd, &bd, attr, engine, fpd), "convolution backward-data primitive descriptor for \(key)")
       queries = (dnnl_query_diff_src_md, dnnl_query_weights_md, dnnl_query_diff_dst_md)
