@@ -11,15 +11,51 @@ struct KernelsBench: ParsableCommand {
 
   @OptionGroup var options: BenchOptions
   @Option(help: "Batch size for the convolution shapes.") var batch = 128
-  @Option(help: "Groups to run: gemm, conv, elementwise (comma-separated; default all).")
-  var only: String = "gemm,conv,elementwise"
+  @Option(help: "Groups to run: gemm, conv, intconv, elementwise (comma-separated; default all).")
+  var only: String = "gemm,conv,intconv,elementwise"
 
   func run() {
     options.apply()
     let groups = Set(only.split(separator: ",").map(String.init))
     if groups.contains("gemm") { gemm(); settle() }
     if groups.contains("conv") { convolutions(); settle() }
+    if groups.contains("intconv") { integerConvolutions(); settle() }
     if groups.contains("elementwise") { elementwise() }
+  }
+
+  /// The simulator's exact int8 convolution (requantization and ReLU fused) on the ResNet-20
+  /// shapes, against cblas_sgemm of the same GEMM shape measured in the same run.
+  func integerConvolutions() {
+    let layers: [(String, Int, Int, Int, Int)] = [
+      ("3-16-32", 3, 16, 32, 1), ("16-16-32", 16, 16, 32, 1), ("16-32-32-s2", 16, 32, 32, 2),
+      ("32-32-16", 32, 32, 16, 1), ("32-64-16-s2", 32, 64, 16, 2), ("64-64-8", 64, 64, 8, 1),
+    ]
+    var references: [Double] = []
+    for (_, cin, cout, h, s) in layers {
+      let o = (h - 1) / s + 1
+      references.append(sgemmSeconds(m: cout, n: batch * o * o, k: 9 * cin))
+    }
+    settle()
+    var ratios: [Double] = []
+    for ((name, cin, cout, h, s), ref) in zip(layers, references) {
+      let g = ConvGeometry(stride: s, padding: 1)
+      var rng = RandomGenerator(seed: 4)
+      let xf = FixedPointFormat(bits: 8, fractionalBits: 5), wf = FixedPointFormat(bits: 8, fractionalBits: 7)
+      let x = IntTensor(shape: [batch, cin, h, h], codes: (0..<batch * cin * h * h).map { _ in Int16(rng.nextInt(below: 128)) }, format: xf)
+      let w = IntTensor(shape: [cout, cin, 3, 3], codes: (0..<cout * cin * 9).map { _ in Int16(rng.nextInt(below: 256) - 128) }, format: wf)
+      let packed = IntegerKernels.pack(w, groups: 1)
+      let out = FixedPointFormat(bits: 8, fractionalBits: 5)
+      let t = medianSeconds(repeats: options.repeats) {
+        _ = IntegerKernels.conv2d(x, weight: w, packed: packed, bias: nil, geometry: g, activation: .relu, output: out, rounding: .halfUp)
+      }
+      let o = (h - 1) / s + 1
+      let ops = 2.0 * Double(batch * o * o * cout * 9 * cin)
+      ratios.append(ref / t)
+      emit([("name", "intconv-\(name)"), ("gops", ops / t / 1e9), ("sgemm_gflops", ops / ref / 1e9), ("ratio", ref / t),
+            ("ms", t * 1e3), ("batch", batch), ("threads", options.threads)])
+    }
+    let geo = Glibc.exp(ratios.map { Glibc.log($0) }.reduce(0, +) / Double(ratios.count))
+    emit([("name", "intconv-geomean"), ("ratio", geo)])
   }
 
   func gemm() {

@@ -1,28 +1,19 @@
-// Exact integer convolution for the simulator: 8- or 16-bit operands widened to int16, products
-// paired with vpmaddwd (AVX2) and accumulated in int32 — exact while every pair sum and the total
-// fit in int32, which the caller guarantees by choosing the int64 path (`cks_conv2d_i64`) otherwise.
+// Exact integer convolution for the simulator: 8-bit operands widened to int16, products paired
+// with vpmaddwd (AVX2) and accumulated in int32 — exact while every pair sum and the total fit in
+// int32, which the caller guarantees by choosing the int64 path (`cks_conv2d_i64`) otherwise.
 //
-// Layout: x [N, C, H, W] int16, w [O, C/g, KH, KW] int16, acc [N, O, OH, OW] int32. Per group the
-// convolution is a GEMM acc[o, p] = Σ_k w[o, k] · col[k, p] with k = (c, ky, kx) and p = output
-// pixel. Weights are packed as int16 pairs per k-pair, [Mblock][Kp][MR]; input columns are packed
-// per task as [Kp][NR] int16 pairs, so one 256-bit load holds 8 pixels × 2 k values.
+// Direct ("implicit GEMM") convolution: acc[o, p] = Σ_k w[o, k] · x[k, p] with k = (ky, kx,
+// channel pair). The input is first rewritten once per call as zero-padded planes of int16
+// channel pairs, split into stride phases, so that for every tap the 8 or 16 output pixels of a
+// tile read 8 or 16 consecutive int32 pairs — one vector load, no per-tile packing. The tile's
+// sums are requantized in registers (bias, ReLU, shift with the rounding rule, saturation) and
+// written as int16 codes, or returned as int32 when the requantization needs the general path.
 #include "common.h"
 #include <stdlib.h>
 #include <string.h>
 #include <immintrin.h>
 
-#define CKS_MR 4
-#define CKS_NR 16
-
-typedef struct {
-  const int16_t *x;
-  const int32_t *wp;  // packed weights of all groups: [g][Mb][Kp][MR]
-  int32_t *acc;
-  int64_t n;
-  int c, h, w, o, kh, kw, sh, sw, pt, pl, dh, dw, g, oh, ow;
-  int cg, og, kp, mb;  // per-group channels and outputs, k-pairs, M blocks
-  int64_t pixel_blocks;   // per image, blocks of CKS_NR output pixels
-} cks_conv_job;
+#define CKS_MR 8  // weight rows per packed block (the 16-pixel kernel uses half a block)
 
 // The GEMM's k runs over (ky, kx, channel pair): kp = (ky·KW + kx)·CP + cp with CP = ceil(Cg / 2),
 // so each int32 pair holds channels 2cp and 2cp + 1 (the latter 0 when Cg is odd) at one tap.
@@ -47,198 +38,312 @@ size_t cks_packed_weights_count(int o, int groups, int cg, int kh, int kw) {
   return (size_t)groups * mb * kp * CKS_MR;
 }
 
-// Packs the input columns of CKS_NR output pixels starting at p0 (one image, one group) as
-// [Kp][NR] int32 pairs (channel pairs per tap, see cks_pack_weights). Runs of 8 output pixels
-// that read 8 consecutive input pixels (stride 1) are interleaved with vector unpacks.
-#define CKS_PACK_BODY(PAIR8, PAIR8S2)                                                              \
-  int16_t *b16 = (int16_t *)bp;                                                                     \
-  int cp = (j->cg + 1) / 2, plane = j->h * j->w, npix = j->oh * j->ow;                              \
-  int iy0[CKS_NR], ix0[CKS_NR], live[CKS_NR], off[CKS_NR];                                         \
-  for (int t = 0; t < CKS_NR; t++) {                                                                \
-    int64_t p = p0 + t;                                                                             \
-    live[t] = p < npix;                                                                             \
-    int oy = live[t] ? (int)(p / j->ow) : 0, ox = live[t] ? (int)(p % j->ow) : 0;                   \
-    iy0[t] = oy * j->sh - j->pt;                                                                    \
-    ix0[t] = ox * j->sw - j->pl;                                                                    \
-  }                                                                                                 \
-  for (int ky = 0; ky < j->kh; ky++)                                                                \
-    for (int kx = 0; kx < j->kw; kx++) {                                                            \
-      int run[2];                                                                                   \
-      for (int t = 0; t < CKS_NR; t++) {                                                            \
-        int iy = iy0[t] + ky * j->dh, ix = ix0[t] + kx * j->dw;                                     \
-        off[t] = (live[t] && iy >= 0 && iy < j->h && ix >= 0 && ix < j->w) ? iy * j->w + ix : -1;   \
-      }                                                                                             \
-      for (int hh = 0; hh < 2; hh++) {                                                              \
-        int ok = off[8 * hh] >= 0, step = j->sw;                                                    \
-        for (int t = 1; t < 8; t++) ok &= off[8 * hh + t] == off[8 * hh] + step * t;                \
-        /* stride 2 reads 16 values: the last one must exist */                                     \
-        if (ok && step == 2) ok = off[8 * hh] + 15 < plane;                                         \
-        run[hh] = ok ? step : 0;                                                                    \
-      }                                                                                             \
-      for (int c2 = 0; c2 < cp; c2++) {                                                             \
-        int16_t *dst = b16 + ((size_t)((ky * j->kw + kx) * cp + c2) * CKS_NR) * 2;                  \
-        const int16_t *pa = xg + (size_t)(2 * c2) * plane;                                          \
-        int second = 2 * c2 + 1 < j->cg;                                                            \
-        const int16_t *pb = second ? pa + plane : zeros;                                            \
-        for (int hh = 0; hh < 2; hh++) {                                                            \
-          int16_t *d = dst + 16 * hh;                                                               \
-          if (run[hh] == 1 && second) {                                                             \
-            PAIR8(pa + off[8 * hh], pb + off[8 * hh], d);                                           \
-          } else if (run[hh] == 2 && second) {                                                      \
-            PAIR8S2(pa + off[8 * hh], pb + off[8 * hh], d);                                         \
-          } else {                                                                                  \
-            for (int t = 0; t < 8; t++) {                                                           \
-              int o = off[8 * hh + t];                                                              \
-              d[2 * t] = o >= 0 ? pa[o] : 0;                                                        \
-              d[2 * t + 1] = (o >= 0 && second) ? pb[o] : 0;                                        \
-            }                                                                                       \
-          }                                                                                         \
-        }                                                                                           \
-      }                                                                                             \
-    }
+// ---- input rewrite: [N, C, H, W] int16 -> [N, CPt][phases][HQ][WQ] int32 channel pairs ----
+// Phase (py, px), position (i, j) holds padded input pixel (i·SY + py, j·SX + px), i.e. input
+// (i·SY + py − pt, j·SX + px − pl), zero outside. Only the phases some tap reads are stored
+// (py < min(SY, (KH − 1)·DH + 1), likewise px). CPt = groups · CP (odd group channel counts get a
+// zero partner channel).
+typedef struct {
+  const int16_t *x;
+  int32_t *xp;
+  int c, h, w, cg, cp, sy, sx, phy, phx, pt, pl, hq, wq;
+} cks_rewrite_job;
 
-// 8 outputs reading every second input pixel: pick the even int16 of 16 consecutive values.
-#define CKS_PAIR8_S2(A, B, D) do {                                                                  \
-    const __m128i even = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);      \
-    __m128i a0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(A)), even);                     \
-    __m128i a1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)((A) + 8)), even);               \
-    __m128i b0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(B)), even);                     \
-    __m128i b1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)((B) + 8)), even);               \
-    __m128i va = _mm_unpacklo_epi64(a0, a1), vb = _mm_unpacklo_epi64(b0, b1);                       \
-    _mm_storeu_si128((__m128i *)(D), _mm_unpacklo_epi16(va, vb));                                   \
-    _mm_storeu_si128((__m128i *)((D) + 8), _mm_unpackhi_epi16(va, vb));                             \
-  } while (0)
-
-#define CKS_PAIR8_SSE(A, B, D) do {                                                                 \
-    __m128i va = _mm_loadu_si128((const __m128i *)(A)), vb = _mm_loadu_si128((const __m128i *)(B)); \
-    _mm_storeu_si128((__m128i *)(D), _mm_unpacklo_epi16(va, vb));                                   \
-    _mm_storeu_si128((__m128i *)((D) + 8), _mm_unpackhi_epi16(va, vb));                             \
-  } while (0)
-
-__attribute__((target("avx2")))
-static void cks_pack_columns_avx2(const cks_conv_job *j, const int16_t *xg, int64_t p0, int32_t *bp, const int16_t *zeros) {
-  CKS_PACK_BODY(CKS_PAIR8_SSE, CKS_PAIR8_S2)
-}
-
-#define CKS_PAIR8_PLAIN(A, B, D) do { for (int t = 0; t < 8; t++) { (D)[2 * t] = (A)[t]; (D)[2 * t + 1] = (B)[t]; } } while (0)
-#define CKS_PAIR8_PLAIN_S2(A, B, D) do { for (int t = 0; t < 8; t++) { (D)[2 * t] = (A)[2 * t]; (D)[2 * t + 1] = (B)[2 * t]; } } while (0)
-static void cks_pack_columns(const cks_conv_job *j, const int16_t *xg, int64_t p0, int32_t *bp, const int16_t *zeros) {
-  CKS_PACK_BODY(CKS_PAIR8_PLAIN, CKS_PAIR8_PLAIN_S2)
-}
-
-__attribute__((target("avx2")))
-static void cks_kernel_avx2(const int32_t *a, const int32_t *b, int kp, int32_t out[CKS_MR][CKS_NR]) {
-  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-  for (int q = 0; q < kp; q++) {
-    __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + q * CKS_NR));
-    __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + q * CKS_NR + 8));
-    const int32_t *ar = a + q * CKS_MR;
-    __m256i a0 = _mm256_set1_epi32(ar[0]), a1 = _mm256_set1_epi32(ar[1]);
-    c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(a0, b0));
-    c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(a0, b1));
-    c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(a1, b0));
-    c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(a1, b1));
-    __m256i a2 = _mm256_set1_epi32(ar[2]), a3 = _mm256_set1_epi32(ar[3]);
-    c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(a2, b0));
-    c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(a2, b1));
-    c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(a3, b0));
-    c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(a3, b1));
-  }
-  _mm256_storeu_si256((__m256i *)&out[0][0], c00); _mm256_storeu_si256((__m256i *)&out[0][8], c01);
-  _mm256_storeu_si256((__m256i *)&out[1][0], c10); _mm256_storeu_si256((__m256i *)&out[1][8], c11);
-  _mm256_storeu_si256((__m256i *)&out[2][0], c20); _mm256_storeu_si256((__m256i *)&out[2][8], c21);
-  _mm256_storeu_si256((__m256i *)&out[3][0], c30); _mm256_storeu_si256((__m256i *)&out[3][8], c31);
-}
-
-static void cks_kernel_scalar(const int32_t *a, const int32_t *b, int kp, int32_t out[CKS_MR][CKS_NR]) {
-  for (int r = 0; r < CKS_MR; r++)
-    for (int t = 0; t < CKS_NR; t++) {
-      int32_t s = 0;
-      for (int q = 0; q < kp; q++) {
-        int32_t av = a[q * CKS_MR + r], bv = b[q * CKS_NR + t];
-        s += (int32_t)(int16_t)(av & 0xFFFF) * (int16_t)(bv & 0xFFFF) + (int32_t)(int16_t)(av >> 16) * (int16_t)(bv >> 16);
+// Rewrites channel pair pr of group g of image img into dst (phases × HQ × WQ int32).
+CK_CLONES static void cks_rewrite_pair(const cks_rewrite_job *j, int64_t img, int g, int pr, int32_t *dst) {
+  size_t phase_size = (size_t)j->hq * j->wq, plane = (size_t)j->h * j->w;
+  int c0 = g * j->cg + 2 * pr;
+  const int16_t *pa = j->x + ((size_t)img * j->c + c0) * plane;
+  const int16_t *pb = 2 * pr + 1 < j->cg ? pa + plane : NULL;
+  for (int py = 0; py < j->phy; py++)
+    for (int px = 0; px < j->phx; px++) {
+      int32_t *ph = dst + (size_t)(py * j->phx + px) * phase_size;
+      // columns jx with 0 <= jx·SX + px − pl < W
+      int lo = j->pl - px > 0 ? (j->pl - px + j->sx - 1) / j->sx : 0;
+      int hi = (j->w + j->pl - px + j->sx - 1) / j->sx;
+      if (hi > j->wq) hi = j->wq;
+      if (lo > hi) lo = hi;
+      int first = px - j->pl;  // input column of jx = 0
+      for (int i = 0; i < j->hq; i++) {
+        int32_t *row = ph + (size_t)i * j->wq;
+        int iy = i * j->sy + py - j->pt;
+        if (iy < 0 || iy >= j->h) { memset(row, 0, sizeof(int32_t) * j->wq); continue; }
+        for (int jx = 0; jx < lo; jx++) row[jx] = 0;
+        for (int jx = hi; jx < j->wq; jx++) row[jx] = 0;
+        const uint16_t *ra = (const uint16_t *)pa + (size_t)iy * j->w;
+        if (pb) {
+          const uint16_t *rb = (const uint16_t *)pb + (size_t)iy * j->w;
+          if (j->sx == 1)
+            for (int jx = lo; jx < hi; jx++) row[jx] = (int32_t)((uint32_t)ra[jx + first] | ((uint32_t)rb[jx + first] << 16));
+          else
+            for (int jx = lo; jx < hi; jx++)
+              row[jx] = (int32_t)((uint32_t)ra[jx * j->sx + first] | ((uint32_t)rb[jx * j->sx + first] << 16));
+        } else {
+          for (int jx = lo; jx < hi; jx++) row[jx] = (int32_t)(uint32_t)ra[jx * j->sx + first];
+        }
       }
-      out[r][t] = s;
     }
 }
 
-static int cks_has_avx2(void);
+static void cks_rewrite_task(void *ctx, int64_t b, int64_t e) {
+  const cks_rewrite_job *j = (const cks_rewrite_job *)ctx;
+  int groups = j->c / j->cg;
+  size_t pair_size = (size_t)j->phy * j->phx * j->hq * j->wq;
+  for (int64_t t = b; t < e; t++) {  // t = (image, group, pair)
+    int rest = (int)(t % (groups * j->cp));
+    cks_rewrite_pair(j, t / (groups * j->cp), rest / j->cp, rest % j->cp, j->xp + (size_t)t * pair_size);
+  }
+}
+
+// ---- tiles ----
+typedef struct {
+  const int32_t *xp, *wp;
+  const cks_conv_requant *rq;
+  int32_t *acc;
+  int16_t *out;
+  int o, og, cp, cpt, kh, kw, sy, sx, phy, phx, dh, dw, hq, wq, oh, ow, groups, mb, kp;
+  int nr, blocks;  // pixels per tile (8 or 16), tiles per output row
+} cks_direct_job;
+
+// Requantizes 8 sums (ck_shift_round_i64 on int32 lanes; the caller guarantees |sum + bias| < 2^31).
+__attribute__((target("avx2")))
+static inline __m128i cks_rq8(__m256i s, __m256i bias, const cks_conv_requant *rq) {
+  s = _mm256_add_epi32(s, bias);
+  if (rq->relu) s = _mm256_max_epi32(s, _mm256_setzero_si256());
+  int sh = rq->shift;
+  __m256i q = _mm256_srai_epi32(s, sh);
+  __m256i r = _mm256_and_si256(s, _mm256_set1_epi32((1 << sh) - 1));
+  __m256i half = _mm256_set1_epi32(1 << (sh - 1)), zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
+  __m256i up;  // all ones where q rounds up
+  switch ((ck_rounding)rq->rule) {
+  case CK_ROUND_HALF_UP: up = _mm256_cmpgt_epi32(r, _mm256_sub_epi32(half, one)); break;
+  case CK_ROUND_HALF_EVEN:
+    up = _mm256_or_si256(_mm256_cmpgt_epi32(r, half),
+                         _mm256_and_si256(_mm256_cmpeq_epi32(r, half), _mm256_cmpeq_epi32(_mm256_and_si256(q, one), one)));
+    break;
+  case CK_ROUND_HALF_AWAY:
+    up = _mm256_or_si256(_mm256_cmpgt_epi32(r, half), _mm256_and_si256(_mm256_cmpeq_epi32(r, half), _mm256_cmpgt_epi32(s, zero)));
+    break;
+  case CK_ROUND_FLOOR: up = zero; break;
+  case CK_ROUND_CEIL: up = _mm256_xor_si256(_mm256_cmpeq_epi32(r, zero), _mm256_set1_epi32(-1)); break;
+  case CK_ROUND_TOWARD_ZERO:
+    up = _mm256_andnot_si256(_mm256_cmpeq_epi32(r, zero), _mm256_cmpgt_epi32(zero, s));
+    break;
+  default: up = zero;
+  }
+  q = _mm256_sub_epi32(q, up);
+  q = _mm256_max_epi32(q, _mm256_set1_epi32(rq->qmin));
+  q = _mm256_min_epi32(q, _mm256_set1_epi32(rq->qmax));
+  return _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+}
+
+// Writes 8 sums of one output channel (with its bias) as codes, or as int32.
+__attribute__((target("avx2")))
+static inline void cks_store8(const cks_direct_job *j, __m256i v, int32_t bias, size_t base, int count) {
+  if (j->rq) {
+    __m128i codes = cks_rq8(v, _mm256_set1_epi32(bias), j->rq);
+    int16_t *dst = j->out + base;
+    if (count >= 8) _mm_storeu_si128((__m128i *)dst, codes);
+    else { int16_t tmp[8]; _mm_storeu_si128((__m128i *)tmp, codes); memcpy(dst, tmp, sizeof(int16_t) * count); }
+  } else {
+    int32_t *dst = j->acc + base;
+    if (count >= 8) _mm256_storeu_si256((__m256i *)dst, v);
+    else { int32_t tmp[8]; _mm256_storeu_si256((__m256i *)tmp, v); memcpy(dst, tmp, sizeof(int32_t) * count); }
+  }
+}
+
+// 4 output channels × 16 pixels: a walks one half of a packed 8-row block.
+__attribute__((target("avx2")))
+static void cks_tile_4x16(const cks_direct_job *j, const int32_t *a, const int32_t *xb, const int *taps, const int32_t *bias, int rows,
+                          int m0, size_t obase, int count) {
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  size_t pstride = (size_t)j->phy * j->phx * j->hq * j->wq;
+  int ntaps = j->kh * j->kw;
+  for (int t = 0; t < ntaps; t++) {
+    const int32_t *b = xb + taps[t];
+    for (int c = 0; c < j->cp; c++, b += pstride, a += CKS_MR) {
+      __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 8));
+      __m256i a0 = _mm256_set1_epi32(a[0]), a1 = _mm256_set1_epi32(a[1]);
+      c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(a0, b0));
+      c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(a0, b1));
+      c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(a1, b0));
+      c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(a1, b1));
+      __m256i a2 = _mm256_set1_epi32(a[2]), a3 = _mm256_set1_epi32(a[3]);
+      c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(a2, b0));
+      c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(a2, b1));
+      c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(a3, b0));
+      c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(a3, b1));
+    }
+  }
+  size_t plane = (size_t)j->oh * j->ow;
+  __m256i lo[4] = {c00, c10, c20, c30}, hi[4] = {c01, c11, c21, c31};
+  for (int r = 0; r < rows; r++) {
+    size_t base = (size_t)(m0 + r) * plane + obase;
+    int32_t b = bias ? bias[m0 + r] : 0;
+    cks_store8(j, lo[r], b, base, count < 8 ? count : 8);
+    if (count > 8) cks_store8(j, hi[r], b, base + 8, count - 8);
+  }
+}
+
+// 8 output channels × 8 pixels (narrow rows).
+__attribute__((target("avx2")))
+static void cks_tile_8x8(const cks_direct_job *j, const int32_t *a, const int32_t *xb, const int *taps, const int32_t *bias, int rows,
+                         int m0, size_t obase, int count) {
+  __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+  size_t pstride = (size_t)j->phy * j->phx * j->hq * j->wq;
+  int ntaps = j->kh * j->kw;
+  for (int t = 0; t < ntaps; t++) {
+    const int32_t *b = xb + taps[t];
+    for (int c = 0; c < j->cp; c++, b += pstride, a += CKS_MR) {
+      __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+      c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_set1_epi32(a[0]), b0));
+      c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_set1_epi32(a[1]), b0));
+      c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(_mm256_set1_epi32(a[2]), b0));
+      c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(_mm256_set1_epi32(a[3]), b0));
+      c4 = _mm256_add_epi32(c4, _mm256_madd_epi16(_mm256_set1_epi32(a[4]), b0));
+      c5 = _mm256_add_epi32(c5, _mm256_madd_epi16(_mm256_set1_epi32(a[5]), b0));
+      c6 = _mm256_add_epi32(c6, _mm256_madd_epi16(_mm256_set1_epi32(a[6]), b0));
+      c7 = _mm256_add_epi32(c7, _mm256_madd_epi16(_mm256_set1_epi32(a[7]), b0));
+    }
+  }
+  size_t plane = (size_t)j->oh * j->ow;
+  __m256i v[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
+  for (int r = 0; r < rows; r++) cks_store8(j, v[r], bias ? bias[m0 + r] : 0, (size_t)(m0 + r) * plane + obase, count);
+}
+
+// Portable tile: any shape, scalar arithmetic, the same results.
+static void cks_tile_scalar(const cks_direct_job *j, const int32_t *a, const int32_t *xb, const int *taps, const int32_t *bias, int rows,
+                            int m0, size_t obase, int count) {
+  size_t pstride = (size_t)j->phy * j->phx * j->hq * j->wq, plane = (size_t)j->oh * j->ow;
+  int ntaps = j->kh * j->kw;
+  for (int r = 0; r < rows; r++)
+    for (int p = 0; p < count; p++) {
+      int32_t sum = 0;
+      const int32_t *ar = a + r;
+      for (int t = 0; t < ntaps; t++) {
+        const int32_t *b = xb + taps[t] + p;
+        for (int c = 0; c < j->cp; c++, b += pstride, ar += CKS_MR) {
+          int32_t av = *ar, bv = *b;
+          sum += (int32_t)(int16_t)(av & 0xFFFF) * (int16_t)(bv & 0xFFFF) + (int32_t)(int16_t)(av >> 16) * (int16_t)(bv >> 16);
+        }
+      }
+      size_t at = (size_t)(m0 + r) * plane + obase + p;
+      if (j->rq) {
+        int64_t v = (int64_t)sum + (bias ? bias[m0 + r] : 0);
+        if (j->rq->relu && v < 0) v = 0;
+        j->out[at] = (int16_t)ck_saturate_i64(ck_shift_round_i64(v, j->rq->shift, (ck_rounding)j->rq->rule), j->rq->qmin, j->rq->qmax);
+      } else {
+        j->acc[at] = sum;
+      }
+    }
+}
+
+static _Atomic int cks_portable_only = 0;
+void cks_use_portable_conv(int on) { cks_portable_only = on != 0; }
+
 static int cks_has_avx2(void) {
   static int cached = -1;
   if (cached < 0) cached = __builtin_cpu_supports("avx2") ? 1 : 0;
-  return cached;
+  return cached && !cks_portable_only;
 }
 
-static void cks_conv_task(void *ctx, int64_t b, int64_t e) {
-  const cks_conv_job *j = (const cks_conv_job *)ctx;
-  int32_t *bp = aligned_alloc(64, sizeof(int32_t) * (size_t)j->kp * CKS_NR + 64);
-  int16_t zeros[CKS_NR] = {0};
-  int32_t tile[CKS_MR][CKS_NR] __attribute__((aligned(32)));
-  int npix = j->oh * j->ow, avx2 = cks_has_avx2();
-  for (int64_t t = b; t < e; t++) {  // t = (image, group, pixel block)
-    int64_t pb = t % j->pixel_blocks, rest = t / j->pixel_blocks;
-    int g = (int)(rest % j->g);
-    int64_t img = rest / j->g;
-    const int16_t *xg = j->x + ((size_t)img * j->c + (size_t)g * j->cg) * j->h * j->w;
-    int64_t p0 = pb * CKS_NR;
-    if (avx2) cks_pack_columns_avx2(j, xg, p0, bp, zeros); else cks_pack_columns(j, xg, p0, bp, zeros);
-    for (int mbk = 0; mbk < j->mb; mbk++) {
-      const int32_t *a = j->wp + (((size_t)g * j->mb + mbk) * j->kp) * CKS_MR;
-      if (avx2) cks_kernel_avx2(a, bp, j->kp, tile); else cks_kernel_scalar(a, bp, j->kp, tile);
-      for (int r = 0; r < CKS_MR; r++) {
-        int m = mbk * CKS_MR + r;
-        if (m >= j->og) break;
-        int32_t *dst = j->acc + ((size_t)img * j->o + (size_t)g * j->og + m) * npix + p0;
-        int64_t count = npix - p0 < CKS_NR ? npix - p0 : CKS_NR;
-        memcpy(dst, tile[r], sizeof(int32_t) * count);
-      }
+// One output tile: row oy, pixels from tile blk, all output channels of group g of image img,
+// reading the rewritten input of that image and group at xb.
+static void cks_direct_tile(const cks_direct_job *j, int avx2, int *tp, const int32_t *xb, int64_t img, int g, int oy,
+                            int blk, int mbk) {
+  size_t phase_size = (size_t)j->hq * j->wq;
+  int ox0 = blk * j->nr, count = j->ow - ox0 < j->nr ? j->ow - ox0 : j->nr;
+  for (int ky = 0; ky < j->kh; ky++)
+    for (int kx = 0; kx < j->kw; kx++) {
+      int dy = ky * j->dh, dx = kx * j->dw;
+      int phase = (dy % j->sy) * j->phx + dx % j->sx;
+      tp[ky * j->kw + kx] = (int)(phase * phase_size + (size_t)(oy + dy / j->sy) * j->wq + ox0 + dx / j->sx);
+    }
+  size_t obase = ((size_t)img * j->o + (size_t)g * j->og) * j->oh * j->ow + (size_t)oy * j->ow + ox0;
+  const int32_t *bias = j->rq && j->rq->bias ? j->rq->bias + (size_t)g * j->og : NULL;  // this group's channels
+  const int32_t *a = j->wp + (((size_t)g * j->mb + mbk) * j->kp) * CKS_MR;
+  int m0 = mbk * CKS_MR, rows = j->og - m0 < CKS_MR ? j->og - m0 : CKS_MR;
+  if (!avx2) { cks_tile_scalar(j, a, xb, tp, bias, rows, m0, obase, count); return; }
+  if (j->nr == 8) { cks_tile_8x8(j, a, xb, tp, bias, rows, m0, obase, count); return; }
+  cks_tile_4x16(j, a, xb, tp, bias, rows < 4 ? rows : 4, m0, obase, count);
+  if (rows > 4) cks_tile_4x16(j, a + 4, xb, tp, bias, rows - 4, m0 + 4, obase, count);
+}
+
+static size_t cks_pair_size(const cks_direct_job *j) { return (size_t)j->phy * j->phx * j->hq * j->wq; }
+
+// Whole-batch rewrite done first (few images): t = (image, group, output row, tile).
+static void cks_direct_task(void *ctx, int64_t b, int64_t e) {
+  const cks_direct_job *j = (const cks_direct_job *)ctx;
+  int avx2 = cks_has_avx2(), ntaps = j->kh * j->kw;
+  int taps[64];
+  int *tp = ntaps <= 64 ? taps : malloc(sizeof(int) * ntaps);
+  for (int64_t t = b; t < e; t++) {
+    int blk = (int)(t % j->blocks);
+    int64_t rest = t / j->blocks;
+    int oy = (int)(rest % j->oh);
+    rest /= j->oh;
+    int g = (int)(rest % j->groups);
+    int64_t img = rest / j->groups;
+    const int32_t *xb = j->xp + ((size_t)img * j->cpt + (size_t)g * j->cp) * cks_pair_size(j);
+    for (int mbk = 0; mbk < j->mb; mbk++) cks_direct_tile(j, avx2, tp, xb, img, g, oy, blk, mbk);
+  }
+  if (tp != taps) free(tp);
+}
+
+// Image by image (large batches): each task rewrites one image into its own small buffer, which
+// stays in cache while all of that image's tiles read it.
+typedef struct { const cks_direct_job *j; const cks_rewrite_job *rj; } cks_image_job;
+
+static void cks_image_task(void *ctx, int64_t b, int64_t e) {
+  const cks_image_job *ij = (const cks_image_job *)ctx;
+  const cks_direct_job *j = ij->j;
+  int avx2 = cks_has_avx2(), ntaps = j->kh * j->kw;
+  int taps[64];
+  int *tp = ntaps <= 64 ? taps : malloc(sizeof(int) * ntaps);
+  size_t pair_size = cks_pair_size(j);
+  int32_t *buf = aligned_alloc(64, (sizeof(int32_t) * j->cpt * pair_size + 63) / 64 * 64);
+  for (int64_t img = b; img < e; img++) {
+    for (int g = 0; g < j->groups; g++)
+      for (int pr = 0; pr < j->cp; pr++) cks_rewrite_pair(ij->rj, img, g, pr, buf + ((size_t)g * j->cp + pr) * pair_size);
+    for (int g = 0; g < j->groups; g++) {
+      const int32_t *xb = buf + (size_t)g * j->cp * pair_size;
+      for (int mbk = 0; mbk < j->mb; mbk++)
+        for (int oy = 0; oy < j->oh; oy++)
+          for (int blk = 0; blk < j->blocks; blk++) cks_direct_tile(j, avx2, tp, xb, img, g, oy, blk, mbk);
     }
   }
-  free(bp);
+  free(buf);
+  if (tp != taps) free(tp);
 }
 
-// Copies x [N, C, H, W] into zero-padded planes [N, C, hp, wp] at offset (pt, pl).
-typedef struct { const int16_t *x; int16_t *y; int h, w, hp, wp, pt, pl; } cks_pad_job;
-
-static void cks_pad_task(void *ctx, int64_t b, int64_t e) {
-  const cks_pad_job *j = (const cks_pad_job *)ctx;
-  for (int64_t p = b; p < e; p++) {
-    int16_t *dst = j->y + p * j->hp * j->wp;
-    const int16_t *src = j->x + p * j->h * j->w;
-    memset(dst, 0, sizeof(int16_t) * j->hp * j->wp);
-    for (int r = 0; r < j->h; r++) memcpy(dst + (r + j->pt) * j->wp + j->pl, src + r * j->w, sizeof(int16_t) * j->w);
+void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, const cks_conv_requant *rq, int16_t *out,
+                    int64_t n, int c, int h, int w, int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw,
+                    int groups, int oh, int ow) {
+  cks_direct_job j;
+  int cg = c / groups;
+  j.cp = (cg + 1) / 2; j.cpt = groups * j.cp;
+  j.o = o; j.og = o / groups; j.kh = kh; j.kw = kw; j.dh = dh; j.dw = dw; j.oh = oh; j.ow = ow; j.groups = groups;
+  j.sy = sh; j.sx = sw;
+  j.phy = sh < (kh - 1) * dh + 1 ? sh : (kh - 1) * dh + 1;
+  j.phx = sw < (kw - 1) * dw + 1 ? sw : (kw - 1) * dw + 1;
+  j.mb = (j.og + CKS_MR - 1) / CKS_MR; j.kp = kh * kw * j.cp;
+  j.nr = ow <= 8 ? 8 : 16;
+  j.blocks = (ow + j.nr - 1) / j.nr;
+  j.hq = oh + ((kh - 1) * dh) / sh;
+  j.wq = j.blocks * j.nr + ((kw - 1) * dw) / sw;
+  j.rq = rq; j.acc = acc; j.out = out; j.wp = packed_w;
+  cks_rewrite_job rj = {x, NULL, c, h, w, cg, j.cp, sh, sw, j.phy, j.phx, pt, pl, j.hq, j.wq};
+  if (n >= 2 * ck_get_num_threads()) {
+    cks_image_job ij = {&j, &rj};
+    ck_parallel_for(n, 1, cks_image_task, &ij);
+    return;
   }
-}
-
-static void cks_conv2d_unpadded(const int16_t *x, const int32_t *packed_w, int32_t *acc, int64_t n, int c, int h, int w,
-                                int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow);
-
-void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, int64_t n, int c, int h, int w,
-                    int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow) {
-  if (pt == 0 && pl == 0) { cks_conv2d_unpadded(x, packed_w, acc, n, c, h, w, o, kh, kw, sh, sw, 0, 0, dh, dw, groups, oh, ow); return; }
-  // pad once so every tap of a row run is in bounds (vector packing), plus one spare row for the
-  // 16-value loads of stride-2 runs
-  int hp = (oh - 1) * sh + (kh - 1) * dh + 2, wp = (ow - 1) * sw + (kw - 1) * dw + 2;
-  if (hp < h + pt) hp = h + pt;
-  if (wp < w + pl) wp = w + pl;
-  int16_t *padded = malloc(sizeof(int16_t) * (size_t)n * c * hp * wp);
-  cks_pad_job pj = {x, padded, h, w, hp, wp, pt, pl};
-  ck_parallel_for(n * c, 16, cks_pad_task, &pj);
-  cks_conv2d_unpadded(padded, packed_w, acc, n, c, hp, wp, o, kh, kw, sh, sw, 0, 0, dh, dw, groups, oh, ow);
-  free(padded);
-}
-
-static void cks_conv2d_unpadded(const int16_t *x, const int32_t *packed_w, int32_t *acc, int64_t n, int c, int h, int w,
-                                int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow) {
-  cks_conv_job j;
-  j.x = x; j.wp = packed_w; j.acc = acc; j.n = n;
-  j.c = c; j.h = h; j.w = w; j.o = o; j.kh = kh; j.kw = kw; j.sh = sh; j.sw = sw; j.pt = pt; j.pl = pl;
-  j.dh = dh; j.dw = dw; j.g = groups; j.oh = oh; j.ow = ow;
-  j.cg = c / groups; j.og = o / groups; j.kp = kh * kw * ((j.cg + 1) / 2);
-  j.mb = (j.og + CKS_MR - 1) / CKS_MR;
-  j.pixel_blocks = ((int64_t)oh * ow + CKS_NR - 1) / CKS_NR;
-  int64_t tasks = n * groups * j.pixel_blocks;
-  ck_parallel_for(tasks, 4, cks_conv_task, &j);
+  int32_t *xp = malloc(sizeof(int32_t) * ((size_t)n * j.cpt * cks_pair_size(&j)));
+  rj.xp = xp;
+  ck_parallel_for(n * j.cpt, 1, cks_rewrite_task, &rj);
+  j.xp = xp;
+  ck_parallel_for(n * groups * oh * j.blocks, 8, cks_direct_task, &j);
+  free(xp);
 }
 
 // Reference path with int64 accumulation (16-bit operands, or sums beyond int32).

@@ -15,13 +15,18 @@ typedef struct {
   int64_t n, grain, chunks;
   ck_range_fn fn;
   void *ctx;
+  int64_t next;  // claimed with __atomic_fetch_add
 } ck_job;
 
 static void ck_run_job(void *p) {
-  const ck_job *job = (const ck_job *)p;
-  int t = omp_get_thread_num(), nt = omp_get_num_threads();
-  // Static round-robin over fixed chunks: chunk boundaries never depend on the thread count.
-  for (int64_t c = t; c < job->chunks; c += nt) {
+  ck_job *job = (ck_job *)p;
+  // Threads claim fixed chunks in turn: chunk boundaries never depend on the thread count, and
+  // which thread runs a chunk never changes a result (chunks write disjoint outputs, and
+  // reductions combine per-chunk partials in chunk order). Claiming balances uneven chunks and
+  // a thread that starts late.
+  for (;;) {
+    int64_t c = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
+    if (c >= job->chunks) break;
     int64_t b = c * job->grain;
     int64_t e = b + job->grain < job->n ? b + job->grain : job->n;
     job->fn(job->ctx, b, e);
@@ -39,7 +44,7 @@ void ck_parallel_for(int64_t n, int64_t grain, ck_range_fn fn, void *ctx) {
     }
     return;
   }
-  ck_job job = {n, grain, chunks, fn, ctx};
+  ck_job job = {n, grain, chunks, fn, ctx, 0};
   int64_t threads = omp_get_max_threads();
   if (threads > chunks) threads = chunks;
   GOMP_parallel(ck_run_job, &job, (unsigned)threads, 0);

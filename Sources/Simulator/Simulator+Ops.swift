@@ -70,15 +70,23 @@ extension Simulator {
 
 /// Index-only ops on integer codes (no arithmetic).
 enum IntegerShapes {
+  /// out[i0, …, ik] = x[offset + Σ i·strides], row by row along the last axis.
   static func gather(_ x: IntTensor, shape: [Int], offset: Int, strides: [Int]) -> IntTensor {
     var out = IntTensor(zeros: Shape(shape), format: x.format)
-    var index = [Int](repeating: 0, count: shape.count)
-    for flat in 0..<out.codes.count {
-      var src = offset
-      for k in 0..<shape.count { src += index[k] * strides[k] }
-      out.codes[flat] = x.codes[src]
-      var k = shape.count - 1
-      while k >= 0 { index[k] += 1; if index[k] < shape[k] { break }; index[k] = 0; k -= 1 }
+    guard let last = shape.last, last > 0, out.codes.count > 0 else { return out }
+    let rows = out.codes.count / last, step = strides[shape.count - 1]
+    var index = [Int](repeating: 0, count: shape.count - 1)
+    x.codes.withUnsafeBufferPointer { src in
+      out.codes.withUnsafeMutableBufferPointer { dst in
+        for row in 0..<rows {
+          var at = offset
+          for k in 0..<index.count { at += index[k] * strides[k] }
+          let o = row * last
+          for i in 0..<last { dst[o + i] = src[at + i * step] }
+          var k = index.count - 1
+          while k >= 0 { index[k] += 1; if index[k] < shape[k] { break }; index[k] = 0; k -= 1 }
+        }
+      }
     }
     return out
   }
@@ -95,18 +103,26 @@ enum IntegerShapes {
     return gather(x, shape: shape, offset: offset, strides: strides)
   }
 
+  /// Zero padding before and after every non-batch axis, row by row along the last axis.
   static func pad(_ x: IntTensor, before: [Int], after: [Int]) -> IntTensor {
     let dims = x.shape.dims
     let outDims = [dims[0]] + dims.dropFirst().enumerated().map { $0.element + before[$0.offset] + after[$0.offset] }
     var out = IntTensor(zeros: Shape(outDims), format: x.format)
-    let os = out.shape.strides
-    var index = [Int](repeating: 0, count: dims.count)
-    for flat in 0..<x.codes.count {
-      var dst = index[0] * os[0]
-      for k in 1..<dims.count { dst += (index[k] + before[k - 1]) * os[k] }
-      out.codes[dst] = x.codes[flat]
-      var k = dims.count - 1
-      while k >= 0 { index[k] += 1; if index[k] < dims[k] { break }; index[k] = 0; k -= 1 }
+    guard let last = dims.last, last > 0, x.codes.count > 0 else { return out }
+    let os = out.shape.strides, rank = dims.count
+    let shift = (1..<rank).reduce(0) { $0 + before[$1 - 1] * os[$1] }
+    var index = [Int](repeating: 0, count: rank - 1)
+    x.codes.withUnsafeBufferPointer { src in
+      out.codes.withUnsafeMutableBufferPointer { dst in
+        for row in 0..<(x.codes.count / last) {
+          var at = shift
+          for k in 0..<index.count { at += index[k] * os[k] }
+          let from = row * last
+          for i in 0..<last { dst[at + i] = src[from + i] }
+          var k = index.count - 1
+          while k >= 0 { index[k] += 1; if index[k] < dims[k] { break }; index[k] = 0; k -= 1 }
+        }
+      }
     }
     return out
   }

@@ -122,10 +122,21 @@ void ck_histogram(const float *x, int64_t n, float lo, float hi, int bins, int a
 /// cks_packed_weights_count(o, groups, cg, kh, kw) int32 values.
 void cks_pack_weights(const int16_t *w, int o, int groups, int cg, int kh, int kw, int32_t *packed);
 size_t cks_packed_weights_count(int o, int groups, int cg, int kh, int kw);
-/// acc [N, O, OH, OW] = conv(x [N, C, H, W], w) in int32. Exact when |x|, |w| <= 128 (int8 values)
-/// and K·128·128 < 2^31; use cks_conv2d_i64 otherwise.
-void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, int64_t n, int c, int h, int w,
-                    int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow);
+/// Requantization fused into cks_conv2d_i32: code = saturate(shift_round(relu?(acc + bias[o]), shift))
+/// with shift in [1, 30] and |bias| <= 2^30 (so every biased sum fits int32).
+typedef struct {
+  const int32_t *bias;  // per output channel, or NULL
+  int relu, shift, rule, qmin, qmax;
+} cks_conv_requant;
+/// conv(x [N, C, H, W], w) summed exactly in int32. Exact when |x|, |w| <= 128 (int8 values) and
+/// K·128·128 < 2^30; use cks_conv2d_i64 otherwise. With `rq`, writes int16 codes [N, O, OH, OW] to
+/// `out`; without, the sums to `acc`.
+void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, const cks_conv_requant *rq, int16_t *out,
+                    int64_t n, int c, int h, int w, int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw,
+                    int groups, int oh, int ow);
+/// Testing: run cks_conv2d_i32 with the portable (scalar) tiles even on AVX2 machines (results are
+/// identical by construction; the switch exists so tests can check that).
+void cks_use_portable_conv(int on);
 /// The same with int64 accumulation, any int16 operands.
 void cks_conv2d_i64(const int16_t *x, const int16_t *w, int64_t *acc, int64_t n, int c, int h, int wd,
                     int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int groups, int oh, int ow);

@@ -37,6 +37,9 @@ public enum IntegerKernels {
     return PackedWeights(values: packed, outChannels: Int(o), groups: groups, k: w.shape.count / Int(o))
   }
 
+  /// Testing: the portable integer convolution tiles instead of the AVX2 ones (same results).
+  public static func usePortableConvolution(_ on: Bool) { cks_use_portable_conv(on ? 1 : 0) }
+
   /// Whether the int32 kernel is exact for these operands: codes within int8 range and the
   /// largest possible sum below 2^31.
   public static func int32Exact(_ x: FixedPointFormat, _ w: FixedPointFormat, k: Int) -> Bool {
@@ -69,12 +72,61 @@ public enum IntegerKernels {
     let shift = Int32(f + activation.extraBits - output.fractionalBits)
     if int32Exact(x.format, w.format, k: k) {
       let pw = packed ?? pack(w, groups: g.groups)
+      // requantization fused into the kernel: no left shift, ReLU or nothing, shift in [1, 30],
+      // and every biased sum within int32 (|sum| < 2^30 by int32Exact)
+      let fusable = left == 0 && (activation == .none || activation == .relu) && (1...30).contains(shift)
+        && (biasAligned ?? []).allSatisfy { abs($0) <= 1 << 30 }
+      if fusable {
+        let bias32 = biasAligned.map { $0.map { Int32($0) } }
+        out.codes.withUnsafeMutableBufferPointer { op in
+          x.codes.withUnsafeBufferPointer { xp in
+            withOptional32(bias32) { bp in
+              var rq = cks_conv_requant(bias: bp, relu: activation == .relu ? 1 : 0, shift: shift, rule: Int32(rounding.c.rawValue),
+                                        qmin: Int32(output.qmin), qmax: Int32(output.qmax))
+              cks_conv2d_i32(xp.baseAddress, pw.values, nil, &rq, op.baseAddress, Int64(n), args.0, args.1, args.2, args.3,
+                             args.4, args.5, args.6, args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
+            }
+          }
+        }
+        return out
+      }
       var acc = [Int32](unsafeUninitializedCapacity: count) { _, c in c = count }
       x.codes.withUnsafeBufferPointer { xp in
-        cks_conv2d_i32(xp.baseAddress, pw.values, &acc, Int64(n), args.0, args.1, args.2, args.3, args.4, args.5, args.6,
-                       args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
+        cks_conv2d_i32(xp.baseAddress, pw.values, &acc, nil, nil, Int64(n), args.0, args.1, args.2, args.3, args.4, args.5,
+                       args.6, args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
       }
       requantize(acc32: acc, acc64: nil, n: n, c: o, p: oh * ow, left: left, bias: biasAligned, activation: activation,
+                 limit: limit, shift: shift, rounding: rounding, output: output, into: &out.codes)
+    } else if Double(k) * 255 * 255 < 2_147_483_648 {
+      // 16-bit operands: split each into a signed high byte and an unsigned low byte
+      // (v = 256·hi + lo) and sum the byte products with the int32 kernel, exactly, then
+      // combine in int64
+      func conv32(_ a: [Int16], _ b: IntTensor) -> [Int32] {
+        let pb = pack(b, groups: g.groups)
+        var acc = [Int32](unsafeUninitializedCapacity: count) { _, c in c = count }
+        a.withUnsafeBufferPointer { ap in
+          cks_conv2d_i32(ap.baseAddress, pb.values, &acc, nil, nil, Int64(n), args.0, args.1, args.2, args.3, args.4, args.5,
+                         args.6, args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
+        }
+        return acc
+      }
+      let xParts = x.format.bits > 8 ? [x.codes.map { $0 >> 8 }, x.codes.map { $0 & 0xFF }] : [x.codes]
+      let wParts = w.format.bits > 8
+        ? [IntTensor(shape: w.shape, codes: w.codes.map { $0 >> 8 }, format: w.format),
+           IntTensor(shape: w.shape, codes: w.codes.map { $0 & 0xFF }, format: w.format)]
+        : [w]
+      var acc = [Int64](repeating: 0, count: count)
+      for (i, xp) in xParts.enumerated() {
+        for (j, wp) in wParts.enumerated() {
+          // weight of this partial sum: 2^8 per high part
+          let weight = Int64(8 * ((xParts.count - 1 - i) + (wParts.count - 1 - j)))
+          let part = conv32(xp, wp)
+          acc.withUnsafeMutableBufferPointer { a in
+            part.withUnsafeBufferPointer { p in for e in 0..<count { a[e] += Int64(p[e]) << weight } }
+          }
+        }
+      }
+      requantize(acc32: nil, acc64: acc, n: n, c: o, p: oh * ow, left: left, bias: biasAligned, activation: activation,
                  limit: limit, shift: shift, rounding: rounding, output: output, into: &out.codes)
     } else {
       var acc = [Int64](unsafeUninitializedCapacity: count) { _, c in c = count }
@@ -140,6 +192,11 @@ public enum IntegerKernels {
     }
     return out
   }
+}
+
+func withOptional32<R>(_ a: [Int32]?, _ body: (UnsafePointer<Int32>?) -> R) -> R {
+  guard let a else { return body(nil) }
+  return a.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
 func withOptional<R>(_ a: [Int64]?, _ body: (UnsafePointer<Int64>?) -> R) -> R {
