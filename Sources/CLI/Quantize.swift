@@ -29,7 +29,7 @@ struct Quantize: ParsableCommand {
   @Option(help: "vai_q adjust_shift_bias: 1 enforces the DPU shift_bias range, 0 disables.") var adjustShiftBias = 1
   @Option(help: "Calibration method: \(CalibrationMethod.names.joined(separator: ", ")) (or vai_q 0/1/2).")
   var method = "min-diffs"
-  @Option(help: "Weight method when different from --method.") var weightMethod: String?
+  @Option(help: "Weight method when different from --method (default: --method, or min-diffs when --method is percentile or entropy, which calibrate activations).") var weightMethod: String?
   @Option(help: "Histogram bins for percentile / entropy / mse (NVDLA bins).") var bins = CalibrationMethod.defaultBins
   @Option(help: "Percentile threshold in (0, 1] (NVDLA threshold; 1 = no clipping).") var threshold = 1.0
   @Option(help: "vai_q nodes_bit: node:bits,...") var nodesBit: String?

@@ -31,7 +31,7 @@ public enum Prepare {
       let name = model.nodes[i].name
       let override = name == firstName ? config.firstLayerBit : (name == lastName ? config.lastLayerBit : nil)
       let bits = weightBits(name, override, config)
-      let method = config.nodesMethod[name + ".weight"] ?? config.nodesMethod[name] ?? config.weightMethod ?? config.method
+      let method = config.nodesMethod[name + ".weight"] ?? config.nodesMethod[name] ?? config.defaultWeightMethod
       var activation: FusedActivation? = nil
       var label = name
       var batchNorm: BatchNorm2D? = nil
@@ -134,7 +134,7 @@ extension Prepare {
     let bits = config.biasBit ?? weightBits
     let spec = config.perChannelWeights
       ? QuantSpec(bits: 16, scheme: .symmetric, rounding: config.weightRounding, method: .minMax)
-      : QuantSpec(bits: bits, rounding: config.weightRounding, method: config.weightMethod ?? config.method)
+      : QuantSpec(bits: bits, rounding: config.weightRounding, method: config.defaultWeightMethod)
     return FixNeuron(label: name + ".bias", role: .bias, spec: spec)
   }
 

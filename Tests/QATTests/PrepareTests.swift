@@ -154,6 +154,14 @@ func calibrationBatches(seed: UInt64) -> [Tensor] {
     var bad = QuantizationConfig()
     bad.nodesBit = ["nope": 8]
     #expect(throws: QuantizationError.self) { try Prepare.quantize(smallNet(seed: 6), config: bad) }
+    // histogram methods calibrate activations; weights then use min-diffs unless weight_method says otherwise
+    var entropy = QuantizationConfig()
+    entropy.method = .entropy(bins: 2048)
+    let eq = try Prepare.quantize(smallNet(seed: 6), config: entropy)
+    #expect(eq.quantizer(labelled: "conv2.weight")?.spec.method == .minDiffs)
+    #expect(eq.quantizer(labelled: "relu1")?.spec.method == .entropy(bins: 2048))
+    entropy.weightMethod = .entropy(bins: 2048)
+    #expect(try Prepare.quantize(smallNet(seed: 6), config: entropy).quantizer(labelled: "conv2.weight")?.spec.method == .entropy(bins: 2048))
     var arch = QuantizationConfig()
     arch.archType = .dpucadf8h
     #expect(try Prepare.quantize(smallNet(seed: 6), config: arch).quantizer(labelled: "relu1")?.spec.qmin == -127)

@@ -14,6 +14,17 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
   public var method: CalibrationMethod = .minDiffs
   /// Method for weights only, when different from `method`.
   public var weightMethod: CalibrationMethod?
+
+  /// The weights' method when `weight_method` is not given: `method`, except that the
+  /// activation-only histogram methods (percentile and entropy, as in NVDLA's and TensorRT's
+  /// calibrators) leave weights to min-diffs, vai_q's default.
+  public var defaultWeightMethod: CalibrationMethod {
+    if let weightMethod { return weightMethod }
+    switch method {
+    case .percentile, .entropy: return .minDiffs
+    default: return method
+    }
+  }
   /// Per-node bit widths (vai_q `nodes_bit`): node name -> bits. A conv/linear node name applies
   /// to its weights and its output; "<node>.weight" to the weights only.
   public var nodesBit: [String: Int] = [:]
