@@ -67,7 +67,15 @@ public final class QuantizedConvBatchNorm: Layer, WeightQuantized {
       let s = foldScale.scalars
       if let b = conv.bias { raw = raw + (b.tensor * foldScale).reshaped(to: [1, conv.outChannels, 1, 1]) }
       let eps = s.map { bn.epsilon * $0 * $0 }
-      let (out, mean, variance) = Tensor.batchNorm(raw, gamma: bn.weight.tensor, beta: bn.bias.tensor, epsilons: eps)
+      // The deployed bias is fq((b − μ)·s + β); its rounding error, measured on the running
+      // statistics, is added to β as a constant so training sees the bias the hardware will use
+      // (the gradient with respect to β is unchanged).
+      var beta = bn.bias.tensor
+      if let bq = biasQuantizer, bq.mode == .quantize {
+        let exact = foldedBias.detached
+        beta = beta + (bq(exact).detached - exact)
+      }
+      let (out, mean, variance) = Tensor.batchNorm(raw, gamma: bn.weight.tensor, beta: beta, epsilons: eps)
       if !bn.freezeStatistics {
         bn.updateRunningStatistics(mean: zip(mean, s).map { $0 / $1 }, variance: zip(variance, s).map { $0 / ($1 * $1) },
                                    count: raw.count / conv.outChannels)

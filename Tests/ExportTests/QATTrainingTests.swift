@@ -86,4 +86,38 @@ import Training
     }
     #expect(try QuantizationState(a.quantized, architecture: nil) == QuantizationState(c.quantized, architecture: nil))
   }
+
+  /// With live batch statistics, training adds the deployed bias's rounding error fq(b) − b
+  /// (b the folded bias on running statistics) to the BN output, per channel.
+  @Test func liveStatisticsSeeTheQuantizedBias() throws {
+    func layer(quantizeBias: Bool) throws -> QuantizedConvBatchNorm {
+      let conv = Conv2D(weight: randomTensor([4, 3, 3, 3], seed: 5), bias: nil, geometry: ConvGeometry(padding: 1))
+      let bn = BatchNorm2D(4)
+      bn.runningMean.value = Tensor([0.31, -0.7, 0.05, 1.2])
+      bn.runningVar.value = Tensor([0.5, 2.0, 1.3, 0.8])
+      bn.bias.value = Tensor([0.2, -0.45, 0.6, 0.01])
+      let wq = FixNeuron(label: "w", role: .weight, spec: QuantSpec(bits: 8))
+      wq.setFormat(.fixedPoint(FixedPointFormat(bits: 8, fractionalBits: 6)))
+      try wq.setMode(.quantize)
+      var bq: FixNeuron?
+      if quantizeBias {
+        bq = FixNeuron(label: "b", role: .bias, spec: QuantSpec(bits: 4))
+        bq!.setFormat(.fixedPoint(FixedPointFormat(bits: 4, fractionalBits: 2)))
+        try bq!.setMode(.quantize)
+      }
+      let l = QuantizedConvBatchNorm(conv, bn, activation: nil, weightQuantizer: wq, biasQuantizer: bq)
+      l.setPhase(.training)
+      return l
+    }
+    let x = randomTensor([2, 3, 6, 6], seed: 6, low: -2, high: 2)
+    let (plain, quantized) = (try layer(quantizeBias: false), try layer(quantizeBias: true))
+    let b = quantized.foldedBias.detached.scalars
+    let delta = b.map { v in (min(max((v * 4).rounded(.toNearestOrEven), -8), 7) / 4) - v }
+    #expect(delta.contains { abs($0) > 0.01 })  // the case is not trivial
+    let (yp, yq) = (plain.forward([x]).scalars, quantized.forward([x]).scalars)
+    let plane = 36
+    for (i, (p, q)) in zip(yp, yq).enumerated() {
+      #expect(abs((q - p) - delta[(i / plane) % 4]) < 1e-5)
+    }
+  }
 }

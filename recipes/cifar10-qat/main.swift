@@ -21,6 +21,8 @@ struct QATRecipe: ParsableCommand {
   @Option(help: "Float weights to start from (default <data root>/models/resnet20.h5).") var weights: String?
   @Option(help: "weight,activation bits") var bits = "8,8"
   @Option(help: "Bits of the first conv and the last linear layer (0 keeps --bits).") var endBits = 8
+  @Option(help: "Minimum bias bits: biases get max(this, weight bits), as DPU biases stay 8-bit under low-bit weights.")
+  var biasBits = 8
   @Option(help: "Calibration method.") var method = "min-diffs"
   @Option(help: "Range learning: none, tqt (learned fix positions) or lsq.") var rangeLearning = "tqt"
   @Option var seed: UInt64 = 0
@@ -53,10 +55,11 @@ struct QATRecipe: ParsableCommand {
     }
     var config = QuantizationConfig()
     (config.weightBit, config.activationBit, config.method) = (parts[0], parts[1], calibration)
+    config.biasBit = max(biasBits, parts[0])
     if endBits > 0 { (config.firstLayerBit, config.lastLayerBit) = (endBits, endBits) }
     let weightsPath = weights ?? root + "/models/resnet20.h5"
     RecipeSupport.report("config", ["recipe": "cifar10-qat", "seed": seed, "weights": weightsPath, "bits": bits,
-                                    "end_bits": endBits, "method": method, "range_learning": rangeLearning, "epochs": epochs,
+                                    "end_bits": endBits, "bias_bits": config.biasBit ?? parts[0], "method": method, "range_learning": rangeLearning, "epochs": epochs,
                                     "batch_size": batchSize, "learning_rate": learningRate, "momentum": momentum,
                                     "weight_decay": weightDecay, "schedule": schedule, "freeze_bn_at": freezeBNAt,
                                     "freeze_ranges_at": freezeRangesAt, "threads": threads, "scheme": "power-of-two per tensor"])
