@@ -45,6 +45,8 @@ struct Quantize: ParsableCommand {
   @Option(help: "Bits of the first conv (weights and input), e.g. 8 in low-bit runs.") var firstLayerBit: Int?
   @Option(help: "Bits of the last layer (weights, input and output).") var lastLayerBit: Int?
   @Flag(help: "Symmetric per-channel weights with float scales (instead of power-of-two per tensor).") var perChannel = false
+  @Flag(help: "Unsigned formats for activations that cannot be negative (after ReLU; TIDL style). Default: all signed (DPU).")
+  var unsignedActivations = false
   @Option(help: "Calibration batch size.") var batchSize = 128
   @Flag(help: "Print one JSON object.") var json = false
   @OptionGroup var common: CommonOptions
@@ -118,6 +120,7 @@ struct Quantize: ParsableCommand {
     c.fixedFractionalBits = fixPosition
     c.firstLayerBit = firstLayerBit
     c.lastLayerBit = lastLayerBit
+    c.unsignedActivations = unsignedActivations
     if perChannel {
       c.perChannelWeights = true
       if c.weightMethod == nil, [.nonOverflow, .minDiffs, .minDiffsDepthwise].contains(c.method) { c.weightMethod = .minMax }

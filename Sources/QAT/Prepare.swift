@@ -66,7 +66,7 @@ public enum Prepare {
     // Activations: decide which node outputs get a quantizer, then insert them back to front so
     // indices stay valid.
     let lastIndex = lastName.flatMap { model.index(of: $0) }
-    var sites: [(after: Int, label: String, bits: Int, role: FixNeuron.Role)] = []
+    var sites: [(after: Int, label: String, bits: Int, role: FixNeuron.Role, signed: Bool)] = []
     for i in model.nodes.indices where regionNames.contains(model.nodes[i].name) {
       let node = model.nodes[i]
       guard needsOutputQuantizer(model, i) else { continue }
@@ -75,10 +75,12 @@ public enum Prepare {
       let lastOverride = (node.name == lastName || isFeedingLast(model, i, lastIndex)) ? config.lastLayerBit : nil
       let override = node.layer is Input ? config.firstLayerBit : (node.name == firstName ? nil : lastOverride)
       let bits = config.nodesBit[label] ?? override ?? config.activationBit
-      sites.append((site, label, bits, node.layer is Input ? .input : .activation))
+      let signed = !(config.unsignedActivations && nonNegative(model, site))
+      sites.append((site, label, bits, node.layer is Input ? .input : .activation, signed))
     }
     for site in sites.sorted(by: { $0.after > $1.after }) {
-      let spec = activationSpec(site.label, site.bits, site.role, config)
+      var spec = activationSpec(site.label, site.bits, site.role, config)
+      spec.signed = site.signed
       model.insert(site.label + ".fix", FixNeuron(label: site.label, role: site.role, spec: spec), after: site.after)
     }
     linkQuantizers(model)
@@ -143,6 +145,18 @@ extension Prepare {
     let usable: CalibrationMethod = method == .minDiffsDepthwise ? .minDiffs : method
     return QuantSpec(bits: bits, scheme: config.activationScheme, rounding: role == .input ? config.weightRounding : config.activationRounding,
                      method: usable, narrowRange: config.archType == .dpucadf8h)
+  }
+
+  /// Whether node i's output cannot be negative: a ReLU / ReLU6 (also absorbed by a conv /
+  /// linear layer), or a pooling / grid-preserving op of such a value.
+  static func nonNegative(_ model: Model, _ i: Int) -> Bool {
+    let layer = model.nodes[i].layer
+    if layer is ReLU || layer is ReLU6 { return true }
+    if let w = layer as? any WeightQuantized { return w.activation == .relu || w.activation == .relu6 }
+    if let q = layer as? FixNeuron { return !q.spec.signed }
+    let pooling = layer is MaxPool2D || layer is AvgPool2D || layer is GlobalAvgPool || layer is DPUAvgPool
+    guard model.nodes[i].inputs.count == 1, pooling || gridPreserving(layer) else { return false }
+    return nonNegative(model, model.nodes[i].inputs[0])
   }
 
   /// Whether node i's output (or its fused tail's) is quantized.

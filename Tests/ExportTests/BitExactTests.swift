@@ -74,6 +74,18 @@ func calibratedNet(_ config: QuantizationConfig, seed: UInt64 = 1, leaky: Bool =
     _ = try exportAndCompare(try calibratedNet(QuantizationConfig()))
   }
 
+  /// Unsigned formats after ReLU (TIDL style): one more level, still 0 LSB at every tensor.
+  @Test(arguments: [(8, true), (4, false)]) func unsignedActivationsAreBitExact(bits: Int, leaky: Bool) throws {
+    var c = QuantizationConfig()
+    (c.weightBit, c.activationBit, c.unsignedActivations) = (bits, bits, true)
+    let qm = try calibratedNet(c, leaky: leaky)
+    let unsigned = Set(qm.activationQuantizers.filter { !$0.spec.signed }.map(\.label))
+    #expect(unsigned.isSuperset(of: ["relu1", "relu2"]) && !unsigned.contains("add") && !unsigned.contains("input"))
+    #expect(unsigned.contains("relu6") == !leaky && !unsigned.contains("leaky"))
+    if let q = qm.quantizer(labelled: "relu1") { #expect(q.spec.qmax == (1 << bits) - 1 && q.spec.qmin == 0) }
+    _ = try exportAndCompare(qm)
+  }
+
   @Test func w4a4IsBitExact() throws {
     var c = QuantizationConfig()
     c.weightBit = 4

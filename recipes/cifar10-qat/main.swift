@@ -24,6 +24,8 @@ struct QATRecipe: ParsableCommand {
   @Option(help: "Minimum bias bits: biases get max(this, weight bits), as DPU biases stay 8-bit under low-bit weights.")
   var biasBits = 8
   @Option(help: "Calibration method.") var method = "min-diffs"
+  @Flag(help: "Unsigned formats after ReLU (one more level; TIDL style). Default: signed, as the DPU.")
+  var unsignedActivations = false
   @Option(help: "Range learning: none, tqt (learned fix positions) or lsq.") var rangeLearning = "tqt"
   @Option var seed: UInt64 = 0
   @Option var epochs = 15
@@ -56,10 +58,12 @@ struct QATRecipe: ParsableCommand {
     var config = QuantizationConfig()
     (config.weightBit, config.activationBit, config.method) = (parts[0], parts[1], calibration)
     config.biasBit = max(biasBits, parts[0])
+    config.unsignedActivations = unsignedActivations
     if endBits > 0 { (config.firstLayerBit, config.lastLayerBit) = (endBits, endBits) }
     let weightsPath = weights ?? root + "/models/resnet20.h5"
     RecipeSupport.report("config", ["recipe": "cifar10-qat", "seed": seed, "weights": weightsPath, "bits": bits,
-                                    "end_bits": endBits, "bias_bits": config.biasBit ?? parts[0], "method": method, "range_learning": rangeLearning, "epochs": epochs,
+                                    "end_bits": endBits, "bias_bits": config.biasBit ?? parts[0],
+                                    "unsigned_activations": unsignedActivations, "method": method, "range_learning": rangeLearning, "epochs": epochs,
                                     "batch_size": batchSize, "learning_rate": learningRate, "momentum": momentum,
                                     "weight_decay": weightDecay, "schedule": schedule, "freeze_bn_at": freezeBNAt,
                                     "freeze_ranges_at": freezeRangesAt, "threads": threads, "scheme": "power-of-two per tensor"])

@@ -46,6 +46,10 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
   public var lastLayerBit: Int?
   /// vai_q `arch_type`: DEFAULT, or DPUCADF8H (activations limited to [-127, 127]).
   public var archType: ArchType = .default
+  /// Activations that cannot be negative (after ReLU / ReLU6, and pools of those) use unsigned
+  /// formats, one more level of resolution (TIDL's unsigned activations; PACT / LSQ low-bit
+  /// results assume it). Off by default: the DPU keeps every tensor signed.
+  public var unsignedActivations = false
   /// Weight scheme: power of two per tensor (default) or symmetric per-channel float scales.
   public var perChannelWeights = false
   /// Activation scheme: power of two (DPU) or float scales.
@@ -84,7 +88,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     case activationScheme = "activation_scheme", weightRounding = "weight_rounding"
     case activationRounding = "activation_rounding", simulateDPU = "simulate_dpu", foldBatchNorm = "fold_bn"
     case adjustShiftCut = "adjust_shift_cut", adjustShiftBias = "adjust_shift_bias", trainable = "qat"
-    case fixedFractionalBits = "fixed_fractional_bits"
+    case fixedFractionalBits = "fixed_fractional_bits", unsignedActivations = "unsigned_activations"
   }
 
   public init(from decoder: Decoder) throws {
@@ -115,6 +119,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     adjustShiftBias = try c.decodeIfPresent(Int.self, forKey: .adjustShiftBias) ?? d.adjustShiftBias
     trainable = try c.decodeIfPresent(Bool.self, forKey: .trainable) ?? d.trainable
     fixedFractionalBits = try c.decodeIfPresent(Int.self, forKey: .fixedFractionalBits)
+    unsignedActivations = try c.decodeIfPresent(Bool.self, forKey: .unsignedActivations) ?? d.unsignedActivations
   }
 
   /// xfDNN's `bitwidths` "a,p[,o]": input/activation bits, parameter bits (and output bits,
