@@ -35,7 +35,7 @@ public enum Prepare {
       var activation: FusedActivation? = nil
       var label = name
       var batchNorm: BatchNorm2D? = nil
-      if config.trainable, model.nodes[i].layer is Conv2D, model.consumers(of: i).count == 1,
+      if config.trainable, model.consumers(of: i).count == 1,
          let bn = model.nodes[model.consumers(of: i)[0]].layer as? BatchNorm2D {
         batchNorm = bn
         label = model.nodes[model.consumers(of: i)[0]].name
@@ -48,8 +48,8 @@ public enum Prepare {
         model.bypass(consumers[0])
       }
       outputLabel[name] = label
-      if let conv = model.nodes[i].layer as? Conv2D, let bn = batchNorm {
-        model.replaceLayer(at: i, with: QuantizedConvBatchNorm(conv, bn, activation: activation,
+      if let bn = batchNorm, let core = foldCore(model.nodes[i].layer) {
+        model.replaceLayer(at: i, with: QuantizedBatchNormFold(core, bn, activation: activation,
                                                                weightQuantizer: weightQuantizer(name, bits, method, config),
                                                                biasQuantizer: biasQuantizer(name, bits, config)))
       } else if let conv = model.nodes[i].layer as? Conv2D {
@@ -118,6 +118,12 @@ extension Prepare {
     }
     for name in config.ignoreNodes { if let i = model.index(of: name) { inside.remove(i) } }
     return inside
+  }
+
+  static func foldCore(_ layer: any Layer) -> QuantizedBatchNormFold.Core? {
+    if let c = layer as? Conv2D { return .conv(c) }
+    if let l = layer as? Linear { return .linear(l) }
+    return nil
   }
 
   static func weightBits(_ name: String, _ override: Int?, _ config: QuantizationConfig) -> Int {

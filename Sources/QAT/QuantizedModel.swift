@@ -48,11 +48,11 @@ public final class QuantizedModel {
 
   public func callAsFunction(_ x: Tensor) -> Tensor { model(x) }
 
-  /// Replaces every Conv+BN training layer by its folded quantized convolution (same quantizers):
+  /// Replaces every Conv+BN / Linear+BN training layer by its folded quantized layer (same quantizers):
   /// the form export and the simulator use. Outputs in inference mode are unchanged.
   public func foldBatchNorms() {
     for i in model.nodes.indices {
-      if let l = model.nodes[i].layer as? QuantizedConvBatchNorm {
+      if let l = model.nodes[i].layer as? QuantizedBatchNormFold {
         l.freezeStatistics = true
         model.replaceLayer(at: i, with: l.folded())
       }

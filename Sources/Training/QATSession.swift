@@ -68,7 +68,7 @@ public final class QATSession {
   }
 
   public func freezeBatchNormStatistics() {
-    for n in model.nodes { (n.layer as? QuantizedConvBatchNorm)?.freezeStatistics = true }
+    for n in model.nodes { (n.layer as? QuantizedBatchNormFold)?.freezeStatistics = true }
   }
 
   /// A trainer whose step hook freezes BN statistics and weight formats at the configured steps.
@@ -98,7 +98,7 @@ public final class QATSession {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     let json = String(decoding: try encoder.encode(state), as: UTF8.self)
-    let frozen = model.nodes.contains { ($0.layer as? QuantizedConvBatchNorm)?.freezeStatistics == true }
+    let frozen = model.nodes.contains { ($0.layer as? QuantizedBatchNormFold)?.freezeStatistics == true }
     try trainer.save(to: path, attributes: ["quantization": json, "bn_frozen": frozen ? "1" : "0"])
   }
 

@@ -43,13 +43,13 @@ import Training
     s.freezeBatchNormStep = 3
     train(s, trainer, steps: 0..<5)
     #expect(s.rangeParameters.map { $0.value.scalar } != before)
-    #expect(s.model.nodes.contains { ($0.layer as? QuantizedConvBatchNorm)?.freezeStatistics == true })
+    #expect(s.model.nodes.contains { ($0.layer as? QuantizedBatchNormFold)?.freezeStatistics == true })
     s.finish()
     s.model.setPhase(.inference)
     let x = randomTensor([4, 3, 12, 12], seed: 77, low: -2, high: 2)
     let unfolded = s.model.withoutGradients { s.model(x) }
     s.quantized.foldBatchNorms()
-    #expect(!s.model.nodes.contains { $0.layer is QuantizedConvBatchNorm })
+    #expect(!s.model.nodes.contains { $0.layer is QuantizedBatchNormFold })
     let folded = s.model.withoutGradients { s.model(x) }
     #expect(folded.scalars == unfolded.scalars)  // 0 LSB: the same fake-quant outputs
     // and the exported integer model agrees with it at every tensor
@@ -90,7 +90,7 @@ import Training
   /// With live batch statistics, training adds the deployed bias's rounding error fq(b) − b
   /// (b the folded bias on running statistics) to the BN output, per channel.
   @Test func liveStatisticsSeeTheQuantizedBias() throws {
-    func layer(quantizeBias: Bool) throws -> QuantizedConvBatchNorm {
+    func layer(quantizeBias: Bool) throws -> QuantizedBatchNormFold {
       let conv = Conv2D(weight: randomTensor([4, 3, 3, 3], seed: 5), bias: nil, geometry: ConvGeometry(padding: 1))
       let bn = BatchNorm2D(4)
       bn.runningMean.value = Tensor([0.31, -0.7, 0.05, 1.2])
@@ -105,7 +105,7 @@ import Training
         bq!.setFormat(.fixedPoint(FixedPointFormat(bits: 4, fractionalBits: 2)))
         try bq!.setMode(.quantize)
       }
-      let l = QuantizedConvBatchNorm(conv, bn, activation: nil, weightQuantizer: wq, biasQuantizer: bq)
+      let l = QuantizedBatchNormFold(conv, bn, activation: nil, weightQuantizer: wq, biasQuantizer: bq)
       l.setPhase(.training)
       return l
     }
@@ -119,5 +119,52 @@ import Training
     for (i, (p, q)) in zip(yp, yq).enumerated() {
       #expect(abs((q - p) - delta[(i / plane) % 4]) < 1e-5)
     }
+  }
+
+  /// Linear + BN trains as one folded layer like Conv + BN; folding it changes no output and the
+  /// simulator agrees at every tensor.
+  @Test func linearBatchNormTrainsFoldedAndExportsBitExact() throws {
+    var b = ModelBuilder(seed: 3)
+    let x = b.input(shape: [3, 8, 8])
+    var h = b.conv2d("conv", x, 3, 8, kernel: 3, padding: 1, bias: false)
+    h = b.add("bn", BatchNorm2D(8), h)
+    h = b.add("relu", ReLU(), h)
+    h = b.add("gap", GlobalAvgPool(), h)
+    h = b.add("flatten", Flatten(), h)
+    h = b.linear("fc1", h, 8, 6, bias: false)
+    h = b.add("bn1d", BatchNorm2D(6), h)
+    h = b.add("relu1d", ReLU(), h)
+    let out = b.linear("fc2", h, 6, 5)
+    let model = b.build(output: out)
+    var c = QuantizationConfig()
+    (c.weightBit, c.activationBit) = (8, 8)
+    let s = try QATSession(model: model, config: c)
+    #expect(s.model.nodes.filter { $0.layer is QuantizedBatchNormFold }.count == 2)
+    #expect(!s.model.nodes.contains { $0.layer is BatchNorm2D })
+    try s.calibrate((0..<2).map { randomTensor([8, 3, 8, 8], seed: 40 + UInt64($0), low: -2, high: 2) })
+    let trainer = s.trainer(optimizer: optimizer(s), schedule: ConstantSchedule(0.05))
+    s.freezeBatchNormStep = 2
+    s.model.setPhase(.training)
+    let fc1 = s.model.nodes.first { $0.name == "fc1" }!.layer as! QuantizedBatchNormFold
+    let meanBefore = fc1.bn.runningMean.value.scalars
+    for k in 0..<4 {
+      let xb = randomTensor([8, 3, 8, 8], seed: 60 + UInt64(k), low: -2, high: 2)
+      let (_, g) = valueWithGradients { s.model(xb).softmaxCrossEntropy(labels: labels) }
+      trainer.optimizer.update(g)
+      trainer.afterStep?(k + 1)
+    }
+    #expect(fc1.bn.runningMean.value.scalars != meanBefore)  // live statistics were used, then frozen
+    #expect(fc1.freezeStatistics)
+    s.finish()
+    s.model.setPhase(.inference)
+    let xt = randomTensor([4, 3, 8, 8], seed: 99, low: -2, high: 2)
+    let unfolded = s.model.withoutGradients { s.model(xt) }
+    s.quantized.foldBatchNorms()
+    #expect(s.model.nodes.contains { $0.name == "fc1" && $0.layer is QuantizedLinear })
+    #expect(s.model.withoutGradients { s.model(xt) }.scalars == unfolded.scalars)
+    let dir = TestData.temporaryDirectory("qat-linear-bn")
+    try Exporter.export(s.quantized, to: dir)
+    let report = try BitExactCheck.compare(s.quantized, try Simulator(directory: dir), batch: xt)
+    #expect(report.mismatchedTensors.isEmpty && report.tensorsCompared >= 5)
   }
 }

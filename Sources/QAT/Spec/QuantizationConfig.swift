@@ -68,8 +68,8 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
   /// Every power-of-two tensor at this many fractional bits instead of a calibrated position
   /// (Micron DLA's default Q8.8: 16 bits, 8 fractional bits). nil: per-tensor positions (varfp).
   public var fixedFractionalBits: Int?
-  /// Prepare for quantization-aware training: Conv + BN pairs stay unfolded as
-  /// `QuantizedConvBatchNorm` (fake-quantized folded weights, live batch statistics).
+  /// Prepare for quantization-aware training: Conv + BN and Linear + BN pairs stay unfolded as
+  /// `QuantizedBatchNormFold` (fake-quantized folded weights, live batch statistics).
   public var trainable = false
 
   public enum ArchType: String, Hashable, Sendable, Codable {
