@@ -104,7 +104,7 @@ public final class QuantizedBatchNormFold: Layer, WeightQuantized {
   }
 
   /// s = γ / sqrt(running_var + ε) per output channel (differentiable in γ).
-  var foldScale: Tensor { bn.weight.tensor * (bn.runningVar.value + bn.epsilon).rsqrt() }
+  public var foldScale: Tensor { bn.weight.tensor * (bn.runningVar.value + bn.epsilon).rsqrt() }
 
   /// The folded weight w · s (broadcast over the output-channel axis).
   public var foldedWeight: Tensor { weightParameter.tensor * foldScale.reshaped(to: channelShape) }
@@ -128,6 +128,10 @@ public final class QuantizedBatchNormFold: Layer, WeightQuantized {
         raw = raw + (b.tensor * foldScale).reshaped(to: [1, outChannels] + Array(repeating: 1, count: raw.rank - 2))
       }
       let eps = s.map { bn.epsilon * $0 * $0 }
+      // (y/s − mean)/sqrt(var(y/s) + ε) = sign(s)·(y − mean(y))/sqrt(var(y) + ε·s²): channels whose
+      // γ (hence s) is negative flip sign, which γ·sign(s) carries (same gradient for γ).
+      var gamma = bn.weight.tensor
+      if s.contains(where: { $0 < 0 }) { gamma = gamma * Tensor(s.map { $0 < 0 ? -1 : 1 }) }
       // The deployed bias is fq((b − μ)·s + β); its rounding error, measured on the running
       // statistics, is added to β as a constant so training sees the bias the hardware will use
       // (the gradient with respect to β is unchanged).
@@ -136,7 +140,7 @@ public final class QuantizedBatchNormFold: Layer, WeightQuantized {
         let exact = foldedBias.detached
         beta = beta + (bq(exact).detached - exact)
       }
-      let (out, mean, variance) = Tensor.batchNorm(raw, gamma: bn.weight.tensor, beta: beta, epsilons: eps)
+      let (out, mean, variance) = Tensor.batchNorm(raw, gamma: gamma, beta: beta, epsilons: eps)
       bn.updateRunningStatistics(mean: zip(mean, s).map { $0 / $1 }, variance: zip(variance, s).map { $0 / ($1 * $1) },
                                  count: raw.count / outChannels)
       y = out

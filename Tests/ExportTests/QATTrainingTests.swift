@@ -167,4 +167,27 @@ import Training
     let report = try BitExactCheck.compare(s.quantized, try Simulator(directory: dir), batch: xt)
     #expect(report.mismatchedTensors.isEmpty && report.tensorsCompared >= 5)
   }
+
+  /// With live statistics the layer computes BN_batch(conv(x, fq(w·s)) / s), s = γ/σ_running,
+  /// PyTorch's ConvBn2d form, also for channels whose γ is negative.
+  @Test func liveStatisticsMatchTheRescaledFormWithNegativeGamma() throws {
+    let conv = Conv2D(weight: randomTensor([4, 3, 3, 3], seed: 15), bias: nil, geometry: ConvGeometry(padding: 1))
+    let bn = BatchNorm2D(4)
+    bn.weight.value = Tensor([0.8, -1.3, 0.5, -0.2])
+    bn.bias.value = Tensor([0.1, -0.2, 0.3, 0.05])
+    bn.runningMean.value = Tensor([0.2, -0.1, 0.0, 0.4])
+    bn.runningVar.value = Tensor([0.7, 1.4, 2.0, 0.9])
+    let wq = FixNeuron(label: "w", role: .weight, spec: QuantSpec(bits: 8))
+    wq.setFormat(.fixedPoint(FixedPointFormat(bits: 8, fractionalBits: 5)))
+    try wq.setMode(.quantize)
+    let layer = QuantizedBatchNormFold(conv, bn, activation: nil, weightQuantizer: wq, biasQuantizer: nil)
+    layer.setPhase(.training)
+    let x = randomTensor([2, 3, 5, 5], seed: 16, low: -2, high: 2)
+    let scale = layer.foldScale.scalars
+    let raw = Tensor.conv2d(x, weight: wq(layer.foldedWeight).detached, bias: nil, geometry: conv.geometry)
+    let rescaled = raw / Tensor(scale).reshaped(to: [1, 4, 1, 1])
+    let expected = Tensor.batchNorm(rescaled, gamma: bn.weight.value, beta: bn.bias.value, epsilon: bn.epsilon).output.scalars
+    let got = layer.forward([x]).scalars
+    #expect(zip(got, expected).allSatisfy { abs($0 - $1) < 1e-4 }, "max difference \(zip(got, expected).map { abs($0 - $1) }.max()!)")
+  }
 }

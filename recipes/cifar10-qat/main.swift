@@ -3,7 +3,7 @@
 // the JPEG training set, evaluates the fake-quant model every epoch, then folds BN, exports and
 // checks the integer simulator against the fake-quant model.
 //
-//   swift run -c release cifar10-qat --bits 4,4 --epochs 15 --weights runs/resnet20_finetuned.h5
+//   swift run -c release cifar10-qat --bits 4,4 --unsigned-activations --weights runs/resnet20_finetuned.h5
 //   swift run -c release cifar10-qat --reference     # PyTorch comparison: W8A8, 1 epoch, lr 1e-3
 import ArgumentParser
 import Autograd
@@ -30,12 +30,13 @@ struct QATRecipe: ParsableCommand {
   @Option var seed: UInt64 = 0
   @Option var epochs = 15
   @Option var batchSize = 128
-  @Option var learningRate: Float = 0.01
+  @Option var learningRate: Float = 0.002
   @Option var momentum: Float = 0.9
   @Option var weightDecay: Float = 1e-4
   @Option(help: "cosine or constant") var schedule = "cosine"
   @Option(help: "Learning-rate multiplier of the range parameters.") var rangeLearningRateScale: Float = 1
-  @Option(help: "Freeze BN statistics after this fraction of the steps (freeze_bn_stats).") var freezeBNAt = 0.8
+  @Option(help: "Freeze BN statistics after this fraction of the steps (freeze_bn_stats; 0 uses the running statistics from the start, which measured best at 4 bits).")
+  var freezeBNAt = 0.0
   @Option(help: "Freeze weight formats after this fraction of the steps.") var freezeRangesAt = 0.9
   @Option var threads = 2
   @Option(help: "Test images for the simulator check and its accuracy.") var simulateImages = 10_000
