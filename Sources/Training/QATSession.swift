@@ -64,7 +64,7 @@ public final class QATSession {
       try layer.weightQuantizer.setMode(.quantize)
       try layer.biasQuantizer?.setMode(.quantize)
     }
-    ShiftConstraints.enforce(quantized)
+    ShiftConstraints.enforceAfterWeightRefresh(quantized)
   }
 
   public func freezeBatchNormStatistics() {

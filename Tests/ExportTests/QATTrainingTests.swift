@@ -190,4 +190,16 @@ import Training
     let got = layer.forward([x]).scalars
     #expect(zip(got, expected).allSatisfy { abs($0 - $1) < 1e-4 }, "max difference \(zip(got, expected).map { abs($0 - $1) }.max()!)")
   }
+
+  /// Weight formats are re-derived every QAT step; the adjustment list describes the latest
+  /// derivation only instead of growing by one entry per step.
+  @Test func refreshingWeightFormatsKeepsOneSetOfAdjustments() throws {
+    let s = try session(bits: 16, learning: .none)
+    try s.refreshWeightFormats()
+    let once = s.quantized.adjustments
+    #expect(once.contains { $0.tensor == "weight" || $0.tensor == "bias" })
+    try s.refreshWeightFormats()
+    try s.refreshWeightFormats()
+    #expect(s.quantized.adjustments == once)
+  }
 }

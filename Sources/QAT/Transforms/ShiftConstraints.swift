@@ -32,6 +32,14 @@ public enum ShiftConstraints {
     return all
   }
 
+  /// For formats re-derived from the current weights (QAT refreshes them every step): their
+  /// earlier adjustments no longer apply, so the list keeps only those of the latest derivation.
+  @discardableResult
+  public static func enforceAfterWeightRefresh(_ qm: QuantizedModel) -> [Adjustment] {
+    qm.adjustments.removeAll { $0.tensor == "weight" || $0.tensor == "bias" }
+    return enforce(qm)
+  }
+
   static func enforceOnce(_ qm: QuantizedModel, cut enforceCut: Bool, bias enforceBias: Bool) -> [Adjustment] {
     var changes: [Adjustment] = []
     for (name, layer) in qm.weightLayers {
