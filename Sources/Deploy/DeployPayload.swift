@@ -1,5 +1,6 @@
 import Foundation
 import HDF5IO
+import TensorCore
 
 /// Integer weights and biases of a deploy graph, stored in HDF5 (one dataset per tensor, int8 /
 /// int16 / int32 by bit width; readable by h5py).
@@ -25,9 +26,7 @@ public struct DeployPayload: Sendable {
   }
 
   public func write(to path: String) throws {
-    let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-    do {
-      let f = try HDF5File(path: tmp, mode: .create)
+    try HDF5File.writeAtomically(to: path) { f in
       for (name, e) in entries.sorted(by: { $0.key < $1.key }) {
         switch e.bits {
         case ...8: try f.write(name, shape: e.shape, values: e.values.map { Int8($0) })
@@ -36,11 +35,6 @@ public struct DeployPayload: Sendable {
         }
         try f.setAttribute("bits", numbers: [Double(e.bits)], of: name)
       }
-      try f.close()
-      if rename(tmp, path) != 0 { throw DeployError("\(path): cannot rename \(tmp) into place") }
-    } catch {
-      unlink(tmp)
-      throw error
     }
   }
 
@@ -80,13 +74,6 @@ extension DeployGraph {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     let data = try encoder.encode(self)
-    let path = directory + "/" + Self.manifestFile, tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-    do {
-      try data.write(to: URL(fileURLWithPath: tmp))
-      if rename(tmp, path) != 0 { throw DeployError("\(path): cannot rename into place") }
-    } catch {
-      unlink(tmp)
-      throw error
-    }
+    try writeFileAtomically(directory + "/" + Self.manifestFile, data)
   }
 }

@@ -56,13 +56,6 @@ public enum QuantizationSummaries {
 
   static func writeJSON(_ object: [String: Any], to path: String) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-    let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-    do {
-      try data.write(to: URL(fileURLWithPath: tmp))
-      if rename(tmp, path) != 0 { throw DeployError("\(path): cannot rename into place") }
-    } catch {
-      unlink(tmp)
-      throw error
-    }
+    try writeFileAtomically(path, data)
   }
 }

@@ -135,15 +135,3 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     }
   }
 }
-
-/// Writes data to a temporary file next to path and renames it into place.
-public func writeFileAtomically(_ path: String, _ data: Data) throws {
-  let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-  do {
-    try data.write(to: URL(fileURLWithPath: tmp))
-    if rename(tmp, path) != 0 { throw QuantizationError("\(path): cannot rename \(tmp) into place") }
-  } catch {
-    unlink(tmp)
-    throw error
-  }
-}

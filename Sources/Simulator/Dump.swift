@@ -23,19 +23,8 @@ public enum Dump {
       } else {
         for c in t.codes { withUnsafeBytes(of: c.littleEndian) { bytes.append(contentsOf: $0) } }
       }
-      try atomicWrite(bytes, to: stem + ".bin")
-      try atomicWrite(Data((t.codes.map { String($0) }.joined(separator: "\n") + "\n").utf8), to: stem + ".txt")
-    }
-  }
-
-  static func atomicWrite(_ data: Data, to path: String) throws {
-    let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-    do {
-      try data.write(to: URL(fileURLWithPath: tmp))
-      if rename(tmp, path) != 0 { throw DeployError("\(path): cannot rename into place") }
-    } catch {
-      unlink(tmp)
-      throw error
+      try writeFileAtomically(stem + ".bin", bytes)
+      try writeFileAtomically(stem + ".txt", Data((t.codes.map { String($0) }.joined(separator: "\n") + "\n").utf8))
     }
   }
 

@@ -89,16 +89,7 @@ public enum Checkpoint {
 
   /// Writes through `body` into "<path>.tmp-<pid>", then renames onto path.
   public static func writeAtomically(to path: String, _ body: (HDF5File) throws -> Void) throws {
-    let tmp = "\(path).tmp-\(ProcessInfo.processInfo.processIdentifier)"
-    do {
-      let file = try HDF5File(path: tmp, mode: .create)
-      try body(file)
-      try file.close()
-      if rename(tmp, path) != 0 { throw HDF5Error(file: path, "cannot rename \(tmp) onto it") }
-    } catch {
-      unlink(tmp)
-      throw error
-    }
+    try HDF5File.writeAtomically(to: path, body)
   }
 }
 
