@@ -16,6 +16,31 @@ public struct EpochReport: Sendable, Codable {
   public var imagesPerSecond: Double { seconds > 0 ? Double(images) / seconds : 0 }
 }
 
+/// A frozen teacher model for knowledge distillation (e.g. the float model teaching its
+/// low-bit quantized copy).
+public struct Distillation {
+  public let teacher: Model
+  /// Share of the distillation term in the loss, in [0, 1].
+  public let weight: Float
+  public let temperature: Float
+
+  public init(teacher: Model, weight: Float = 0.5, temperature: Float = 4) throws {
+    guard (0...1).contains(weight) else { throw TrainingError("distillation weight must be in [0, 1], got \(weight)") }
+    guard temperature > 0, temperature.isFinite else {
+      throw TrainingError("distillation temperature must be positive, got \(temperature)")
+    }
+    (self.teacher, self.weight, self.temperature) = (teacher, weight, temperature)
+  }
+
+  /// Teacher logits for a batch: inference phase, nothing recorded.
+  public func teacherLogits(_ images: Tensor) -> Tensor {
+    let previous = teacher.phase
+    teacher.setPhase(.inference)
+    defer { teacher.setPhase(previous) }
+    return teacher.withoutGradients { teacher(images).detached }
+  }
+}
+
 /// A supervised classification training loop: softmax cross-entropy, an optimizer and a
 /// learning-rate schedule indexed by the global step. Deterministic given the loader's seed.
 public final class Trainer {
@@ -27,6 +52,10 @@ public final class Trainer {
   public var labelSmoothing: Float = 0
   /// Global gradient-norm clipping when set.
   public var clipNorm: Float?
+  /// Knowledge distillation: when set, the loss is (1 − weight) · cross-entropy + weight ·
+  /// T² · cross-entropy against the teacher's softened outputs. The teacher runs in inference
+  /// phase without recording; its parameters never change.
+  public var distillation: Distillation?
   /// Called after each optimizer step (e.g. to freeze batch-norm statistics at a given step).
   public var afterStep: ((Int) -> Void)?
 
@@ -49,10 +78,14 @@ public final class Trainer {
       optimizer.learningRate = schedule.learningRate(at: step)
       report.learningRate = optimizer.learningRate
       var logitsValue = Tensor.zeros([1])
+      let teacherLogits = distillation?.teacherLogits(batch.images)
       var (loss, grads) = valueWithGradients {
         let logits = model(batch.images)
         logitsValue = logits.detached
-        return logits.softmaxCrossEntropy(labels: batch.labels, labelSmoothing: labelSmoothing)
+        let hard = logits.softmaxCrossEntropy(labels: batch.labels, labelSmoothing: labelSmoothing)
+        guard let distillation, let teacherLogits else { return hard }
+        let soft = logits.distillationLoss(teacherLogits: teacherLogits, temperature: distillation.temperature)
+        return hard * (1 - distillation.weight) + soft * distillation.weight
       }
       guard loss.scalar.isFinite else {
         throw TrainingError("loss became \(loss.scalar) at step \(step) (epoch \(epoch)); lower the learning rate")

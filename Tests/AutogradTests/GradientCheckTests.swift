@@ -1,4 +1,5 @@
 import Autograd
+import Foundation
 import Testing
 import TensorCore
 import TestSupport
@@ -120,6 +121,23 @@ import TestSupport
     expectGradients([a]) { $0[0].softmaxCrossEntropy(labels: [0, 3, 1]) }
     expectGradients([a]) { $0[0].softmaxCrossEntropy(labels: [2, 2, 1], labelSmoothing: 0.1) }
     expectGradients([a, b]) { $0[0].meanSquaredError($0[1]) }
+    expectGradients([a]) { $0[0].distillationLoss(teacherLogits: b, temperature: 1) }
+    expectGradients([a]) { $0[0].distillationLoss(teacherLogits: b, temperature: 4) }
+  }
+
+  @Test func distillationLossValues() {
+    // student [0, ln 3] → softmax [1/4, 3/4]; teacher [0, 0] → [1/2, 1/2]
+    let student = Tensor([0, Float(log(3.0))], shape: [1, 2]), teacher = Tensor.zeros([1, 2])
+    let t1 = student.distillationLoss(teacherLogits: teacher, temperature: 1).scalar
+    #expect(abs(t1 - Float(0.5 * (log(4.0) + log(4.0 / 3.0)))) < 1e-6)
+    // T = 2: softmax(student / 2) = [1, √3] / (1 + √3); loss · T²
+    let r = 1 + 3.0.squareRoot()
+    let t2 = student.distillationLoss(teacherLogits: teacher, temperature: 2).scalar
+    #expect(abs(t2 - Float(4 * 0.5 * (log(r) + log(r / 3.0.squareRoot())))) < 1e-5)
+    // A student equal to its teacher is at the minimum: zero gradient.
+    let x = Parameter(a)
+    let g = gradients(of: x.tensor.distillationLoss(teacherLogits: a, temperature: 3))[x]
+    #expect(g?.scalars.allSatisfy { abs($0) < 1e-6 } == true)
   }
 
   @Test func batchNormAndChannelAffine() {

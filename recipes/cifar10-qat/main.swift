@@ -38,6 +38,9 @@ struct QATRecipe: ParsableCommand {
   @Option(help: "Freeze BN statistics after this fraction of the steps (freeze_bn_stats; 0 uses the running statistics from the start, which measured best at 4 bits).")
   var freezeBNAt = 0.0
   @Option(help: "Freeze weight formats after this fraction of the steps.") var freezeRangesAt = 0.9
+  @Option(help: "Knowledge distillation from the float model: share of the distillation term in the loss (0 = off).")
+  var distillWeight: Float = 0
+  @Option(help: "Distillation temperature.") var distillTemperature: Float = 4
   @Option var threads = 2
   @Option(help: "Test images for the simulator check and its accuracy.") var simulateImages = 10_000
   @Option(help: "Write the quantized model here.") var outputDir: String?
@@ -67,7 +70,8 @@ struct QATRecipe: ParsableCommand {
                                     "unsigned_activations": unsignedActivations, "method": method, "range_learning": rangeLearning, "epochs": epochs,
                                     "batch_size": batchSize, "learning_rate": learningRate, "momentum": momentum,
                                     "weight_decay": weightDecay, "schedule": schedule, "freeze_bn_at": freezeBNAt,
-                                    "freeze_ranges_at": freezeRangesAt, "threads": threads, "scheme": "power-of-two per tensor"])
+                                    "freeze_ranges_at": freezeRangesAt, "distill_weight": distillWeight,
+                                    "distill_temperature": distillTemperature, "threads": threads, "scheme": "power-of-two per tensor"])
     let float = try Architecture.loadFloatModel(weights: weightsPath, architecture: "resnet20")
     let test = try CIFARData.evaluationLoader(directory: root + "/data/cifar10/test")
     let floatTop1 = try Evaluation.evaluate(float, loader: test).top1
@@ -89,6 +93,11 @@ struct QATRecipe: ParsableCommand {
     session.freezeBatchNormStep = freezeBNAt < 1 ? Int(Double(steps) * freezeBNAt) : nil
     session.freezeRangesStep = Int(Double(steps) * freezeRangesAt)
     let trainer = session.trainer(optimizer: optimizer, schedule: lrSchedule)
+    if distillWeight > 0 {
+      // A separate copy: the session's model shares nothing with the teacher.
+      let teacher = try Architecture.loadFloatModel(weights: weightsPath, architecture: "resnet20")
+      trainer.distillation = try Distillation(teacher: teacher, weight: distillWeight, temperature: distillTemperature)
+    }
     let t0 = monotonicSeconds()
     for epoch in 0..<epochs {
       let r = try trainer.trainEpoch(train, epoch: epoch, progressLabel: "QAT epoch \(epoch + 1)")
