@@ -2,6 +2,12 @@
 // with vpmaddwd (AVX2) and accumulated in int32 — exact while every pair sum and the total fit in
 // int32, which the caller guarantees by choosing the int64 path (`cks_conv2d_i64`) otherwise.
 //
+// A second form packs four channels per int32 as bytes and multiplies with vpmaddubsw (unsigned
+// input bytes × signed weight bytes → int16 sums of two products, then vpmaddwd by ones → int32):
+// twice the products per instruction. vpmaddubsw saturates its int16 pair sums, so this form is
+// used only when it cannot: inputs in [0, 127] (e.g. 8-bit codes after ReLU) and weights in
+// [−128, 127] give |pair sum| ≤ 2·127·128 = 32512 < 32767 — exact (`cks_conv2d_u8s8`).
+//
 // Direct ("implicit GEMM") convolution: acc[o, p] = Σ_k w[o, k] · x[k, p] with k = (ky, kx,
 // channel pair). The input is first rewritten once per call as zero-padded planes of int16
 // channel pairs, split into stride phases, so that for every tap the 8 or 16 output pixels of a
@@ -18,24 +24,49 @@
 // The GEMM's k runs over (ky, kx, channel pair): kp = (ky·KW + kx)·CP + cp with CP = ceil(Cg / 2),
 // so each int32 pair holds channels 2cp and 2cp + 1 (the latter 0 when Cg is odd) at one tap.
 // Packs weights w [O, Cg, KH, KW] into [g][Mb][Kp][MR] int32 pairs.
-void cks_pack_weights(const int16_t *w, int o, int groups, int cg, int kh, int kw, int32_t *packed) {
-  int og = o / groups, cp = (cg + 1) / 2, kp = kh * kw * cp, mb = (og + CKS_MR - 1) / CKS_MR;
+// With `lanes` = 4 the int32 holds four channels as bytes (4cq … 4cq + 3), CQ = ceil(Cg / 4).
+static void cks_pack(const int16_t *w, int o, int groups, int cg, int kh, int kw, int lanes, int32_t *packed) {
+  int og = o / groups, cp = (cg + lanes - 1) / lanes, kp = kh * kw * cp, mb = (og + CKS_MR - 1) / CKS_MR;
+  int bits = 32 / lanes;
+  uint32_t mask = lanes == 2 ? 0xFFFFu : 0xFFu;
   memset(packed, 0, sizeof(int32_t) * (size_t)groups * mb * kp * CKS_MR);
   for (int g = 0; g < groups; g++)
     for (int m = 0; m < og; m++)
       for (int c = 0; c < cg; c++)
         for (int ky = 0; ky < kh; ky++)
           for (int kx = 0; kx < kw; kx++) {
-            int block = m / CKS_MR, r = m % CKS_MR, pair = (ky * kw + kx) * cp + c / 2, half = c % 2;
+            int block = m / CKS_MR, r = m % CKS_MR, pair = (ky * kw + kx) * cp + c / lanes, lane = c % lanes;
             int32_t *slot = packed + (((size_t)g * mb + block) * kp + pair) * CKS_MR + r;
-            uint32_t v = (uint16_t)w[(((size_t)(g * og + m) * cg + c) * kh + ky) * kw + kx];
-            *slot = (int32_t)((uint32_t)*slot | (half ? v << 16 : v));
+            uint32_t v = (uint32_t)w[(((size_t)(g * og + m) * cg + c) * kh + ky) * kw + kx] & mask;
+            *slot = (int32_t)((uint32_t)*slot | (v << (bits * lane)));
           }
 }
 
-size_t cks_packed_weights_count(int o, int groups, int cg, int kh, int kw) {
-  int og = o / groups, kp = kh * kw * ((cg + 1) / 2), mb = (og + CKS_MR - 1) / CKS_MR;
+void cks_pack_weights(const int16_t *w, int o, int groups, int cg, int kh, int kw, int32_t *packed) {
+  cks_pack(w, o, groups, cg, kh, kw, 2, packed);
+}
+
+void cks_pack_weights_u8s8(const int16_t *w, int o, int groups, int cg, int kh, int kw, int32_t *packed) {
+  cks_pack(w, o, groups, cg, kh, kw, 4, packed);
+}
+
+static size_t cks_count(int o, int groups, int cg, int kh, int kw, int lanes) {
+  int og = o / groups, kp = kh * kw * ((cg + lanes - 1) / lanes), mb = (og + CKS_MR - 1) / CKS_MR;
   return (size_t)groups * mb * kp * CKS_MR;
+}
+
+size_t cks_packed_weights_count(int o, int groups, int cg, int kh, int kw) { return cks_count(o, groups, cg, kh, kw, 2); }
+size_t cks_packed_weights_count_u8s8(int o, int groups, int cg, int kh, int kw) {
+  return cks_count(o, groups, cg, kh, kw, 4);
+}
+
+CK_CLONES int cks_codes_within(const int16_t *x, int64_t n, int lo, int hi) {
+  int16_t mn = INT16_MAX, mx = INT16_MIN;
+  for (int64_t i = 0; i < n; i++) {
+    mn = x[i] < mn ? x[i] : mn;
+    mx = x[i] > mx ? x[i] : mx;
+  }
+  return n == 0 || (mn >= lo && mx <= hi);
 }
 
 // ---- input rewrite: [N, C, H, W] int16 -> [N, CPt][phases][HQ][WQ] int32 channel pairs ----
@@ -47,10 +78,57 @@ typedef struct {
   const int16_t *x;
   int32_t *xp;
   int c, h, w, cg, cp, sy, sx, phy, phx, pt, pl, hq, wq;
+  int lanes;  // channels per int32: 2 (int16 halves) or 4 (bytes)
 } cks_rewrite_job;
+
+// Four channels as bytes (inputs known to be in [0, 127]).
+CK_CLONES static void cks_rewrite_quad(const cks_rewrite_job *j, int64_t img, int g, int q, int32_t *dst) {
+  size_t phase_size = (size_t)j->hq * j->wq, plane = (size_t)j->h * j->w;
+  int c0 = g * j->cg + 4 * q;
+  const int16_t *pl[4];
+  for (int l = 0; l < 4; l++) pl[l] = 4 * q + l < j->cg ? j->x + ((size_t)img * j->c + c0 + l) * plane : NULL;
+  for (int py = 0; py < j->phy; py++)
+    for (int px = 0; px < j->phx; px++) {
+      int32_t *ph = dst + (size_t)(py * j->phx + px) * phase_size;
+      int lo = j->pl - px > 0 ? (j->pl - px + j->sx - 1) / j->sx : 0;
+      int hi = (j->w + j->pl - px + j->sx - 1) / j->sx;
+      if (hi > j->wq) hi = j->wq;
+      if (lo > hi) lo = hi;
+      int first = px - j->pl;
+      for (int i = 0; i < j->hq; i++) {
+        int32_t *row = ph + (size_t)i * j->wq;
+        int iy = i * j->sy + py - j->pt;
+        if (iy < 0 || iy >= j->h) { memset(row, 0, sizeof(int32_t) * j->wq); continue; }
+        for (int jx = 0; jx < lo; jx++) row[jx] = 0;
+        for (int jx = hi; jx < j->wq; jx++) row[jx] = 0;
+        size_t at = (size_t)iy * j->w + first;
+        if (pl[3]) {  // all four channels present: one pass
+          const int16_t *r0 = pl[0] + at, *r1 = pl[1] + at, *r2 = pl[2] + at, *r3 = pl[3] + at;
+          if (j->sx == 1)
+            for (int jx = lo; jx < hi; jx++)
+              row[jx] = (int32_t)((uint32_t)(uint8_t)r0[jx] | (uint32_t)(uint8_t)r1[jx] << 8 |
+                                  (uint32_t)(uint8_t)r2[jx] << 16 | (uint32_t)(uint8_t)r3[jx] << 24);
+          else
+            for (int jx = lo; jx < hi; jx++) {
+              int k = jx * j->sx;
+              row[jx] = (int32_t)((uint32_t)(uint8_t)r0[k] | (uint32_t)(uint8_t)r1[k] << 8 |
+                                  (uint32_t)(uint8_t)r2[k] << 16 | (uint32_t)(uint8_t)r3[k] << 24);
+            }
+          continue;
+        }
+        for (int jx = lo; jx < hi; jx++) row[jx] = 0;
+        for (int l = 0; l < 4; l++) {
+          if (!pl[l]) continue;
+          const int16_t *r = pl[l] + at;
+          for (int jx = lo; jx < hi; jx++) row[jx] = (int32_t)((uint32_t)row[jx] | ((uint32_t)(uint8_t)r[jx * j->sx] << (8 * l)));
+        }
+      }
+    }
+}
 
 // Rewrites channel pair pr of group g of image img into dst (phases × HQ × WQ int32).
 CK_CLONES static void cks_rewrite_pair(const cks_rewrite_job *j, int64_t img, int g, int pr, int32_t *dst) {
+  if (j->lanes == 4) { cks_rewrite_quad(j, img, g, pr, dst); return; }
   size_t phase_size = (size_t)j->hq * j->wq, plane = (size_t)j->h * j->w;
   int c0 = g * j->cg + 2 * pr;
   const int16_t *pa = j->x + ((size_t)img * j->c + c0) * plane;
@@ -103,6 +181,8 @@ typedef struct {
   int16_t *out;
   int o, og, cp, cpt, kh, kw, sy, sx, phy, phx, dh, dw, hq, wq, oh, ow, groups, mb, kp;
   int nr, blocks;  // pixels per tile (8 or 16), tiles per output row
+  int lanes;       // channels per int32: 2 (int16, vpmaddwd) or 4 (bytes, vpmaddubsw)
+  const int *taps; // per tap (ky·KW + kx): offset of its first input from the tile's origin
 } cks_direct_job;
 
 // Requantizes 8 sums (ck_shift_round_i64 on int32 lanes; the caller guarantees |sum + bias| < 2^31).
@@ -152,64 +232,80 @@ static inline void cks_store8(const cks_direct_job *j, __m256i v, int32_t bias, 
   }
 }
 
+// Dot products of one int32 weight lane group (broadcast) with 8 input int32s: pairs of int16
+// (vpmaddwd) or quads of bytes (vpmaddubsw, then vpmaddwd by ones).
+#define CKS_DOT_PAIR(a, b) _mm256_madd_epi16(a, b)
+#define CKS_DOT_QUAD(a, b) _mm256_madd_epi16(_mm256_maddubs_epi16(b, a), ones)
+
 // 4 output channels × 16 pixels: a walks one half of a packed 8-row block.
-__attribute__((target("avx2")))
-static void cks_tile_4x16(const cks_direct_job *j, const int32_t *a, const int32_t *xb, const int *taps, const int32_t *bias, int rows,
-                          int m0, size_t obase, int count) {
-  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-  size_t pstride = (size_t)j->phy * j->phx * j->hq * j->wq;
-  int ntaps = j->kh * j->kw;
-  for (int t = 0; t < ntaps; t++) {
-    const int32_t *b = xb + taps[t];
-    for (int c = 0; c < j->cp; c++, b += pstride, a += CKS_MR) {
-      __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 8));
-      __m256i a0 = _mm256_set1_epi32(a[0]), a1 = _mm256_set1_epi32(a[1]);
-      c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(a0, b0));
-      c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(a0, b1));
-      c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(a1, b0));
-      c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(a1, b1));
-      __m256i a2 = _mm256_set1_epi32(a[2]), a3 = _mm256_set1_epi32(a[3]);
-      c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(a2, b0));
-      c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(a2, b1));
-      c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(a3, b0));
-      c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(a3, b1));
-    }
+#define CKS_TILE_4x16(NAME, DOT)                                                                                        \
+  __attribute__((target("avx2"))) static void NAME(const cks_direct_job *j, const int32_t *a, const int32_t *xb,      \
+                                                   const int *taps, const int32_t *bias, int rows, int m0,             \
+                                                   size_t obase, int count) {                                          \
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00; \
+    const __m256i ones = _mm256_set1_epi16(1);                                                                          \
+    (void)ones;                                                                                                         \
+    size_t pstride = (size_t)j->phy * j->phx * j->hq * j->wq;                                                          \
+    int ntaps = j->kh * j->kw;                                                                                          \
+    for (int t = 0; t < ntaps; t++) {                                                                                   \
+      const int32_t *b = xb + taps[t];                                                                                  \
+      for (int c = 0; c < j->cp; c++, b += pstride, a += CKS_MR) {                                                      \
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 8));       \
+        __m256i a0 = _mm256_set1_epi32(a[0]), a1 = _mm256_set1_epi32(a[1]);                                             \
+        c00 = _mm256_add_epi32(c00, DOT(a0, b0));                                                                       \
+        c01 = _mm256_add_epi32(c01, DOT(a0, b1));                                                                       \
+        c10 = _mm256_add_epi32(c10, DOT(a1, b0));                                                                       \
+        c11 = _mm256_add_epi32(c11, DOT(a1, b1));                                                                       \
+        __m256i a2 = _mm256_set1_epi32(a[2]), a3 = _mm256_set1_epi32(a[3]);                                             \
+        c20 = _mm256_add_epi32(c20, DOT(a2, b0));                                                                       \
+        c21 = _mm256_add_epi32(c21, DOT(a2, b1));                                                                       \
+        c30 = _mm256_add_epi32(c30, DOT(a3, b0));                                                                       \
+        c31 = _mm256_add_epi32(c31, DOT(a3, b1));                                                                       \
+      }                                                                                                                 \
+    }                                                                                                                   \
+    size_t plane = (size_t)j->oh * j->ow;                                                                               \
+    __m256i lo[4] = {c00, c10, c20, c30}, hi[4] = {c01, c11, c21, c31};                                                 \
+    for (int r = 0; r < rows; r++) {                                                                                    \
+      size_t base = (size_t)(m0 + r) * plane + obase;                                                                   \
+      int32_t bv = bias ? bias[m0 + r] : 0;                                                                             \
+      cks_store8(j, lo[r], bv, base, count < 8 ? count : 8);                                                            \
+      if (count > 8) cks_store8(j, hi[r], bv, base + 8, count - 8);                                                     \
+    }                                                                                                                   \
   }
-  size_t plane = (size_t)j->oh * j->ow;
-  __m256i lo[4] = {c00, c10, c20, c30}, hi[4] = {c01, c11, c21, c31};
-  for (int r = 0; r < rows; r++) {
-    size_t base = (size_t)(m0 + r) * plane + obase;
-    int32_t b = bias ? bias[m0 + r] : 0;
-    cks_store8(j, lo[r], b, base, count < 8 ? count : 8);
-    if (count > 8) cks_store8(j, hi[r], b, base + 8, count - 8);
-  }
-}
 
 // 8 output channels × 8 pixels (narrow rows).
-__attribute__((target("avx2")))
-static void cks_tile_8x8(const cks_direct_job *j, const int32_t *a, const int32_t *xb, const int *taps, const int32_t *bias, int rows,
-                         int m0, size_t obase, int count) {
-  __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
-  size_t pstride = (size_t)j->phy * j->phx * j->hq * j->wq;
-  int ntaps = j->kh * j->kw;
-  for (int t = 0; t < ntaps; t++) {
-    const int32_t *b = xb + taps[t];
-    for (int c = 0; c < j->cp; c++, b += pstride, a += CKS_MR) {
-      __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
-      c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_set1_epi32(a[0]), b0));
-      c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_set1_epi32(a[1]), b0));
-      c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(_mm256_set1_epi32(a[2]), b0));
-      c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(_mm256_set1_epi32(a[3]), b0));
-      c4 = _mm256_add_epi32(c4, _mm256_madd_epi16(_mm256_set1_epi32(a[4]), b0));
-      c5 = _mm256_add_epi32(c5, _mm256_madd_epi16(_mm256_set1_epi32(a[5]), b0));
-      c6 = _mm256_add_epi32(c6, _mm256_madd_epi16(_mm256_set1_epi32(a[6]), b0));
-      c7 = _mm256_add_epi32(c7, _mm256_madd_epi16(_mm256_set1_epi32(a[7]), b0));
-    }
+#define CKS_TILE_8x8(NAME, DOT)                                                                                         \
+  __attribute__((target("avx2"))) static void NAME(const cks_direct_job *j, const int32_t *a, const int32_t *xb,      \
+                                                   const int *taps, const int32_t *bias, int rows, int m0,             \
+                                                   size_t obase, int count) {                                          \
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;               \
+    const __m256i ones = _mm256_set1_epi16(1);                                                                          \
+    (void)ones;                                                                                                         \
+    size_t pstride = (size_t)j->phy * j->phx * j->hq * j->wq;                                                          \
+    int ntaps = j->kh * j->kw;                                                                                          \
+    for (int t = 0; t < ntaps; t++) {                                                                                   \
+      const int32_t *b = xb + taps[t];                                                                                  \
+      for (int c = 0; c < j->cp; c++, b += pstride, a += CKS_MR) {                                                      \
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b);                                                            \
+        c0 = _mm256_add_epi32(c0, DOT(_mm256_set1_epi32(a[0]), b0));                                                    \
+        c1 = _mm256_add_epi32(c1, DOT(_mm256_set1_epi32(a[1]), b0));                                                    \
+        c2 = _mm256_add_epi32(c2, DOT(_mm256_set1_epi32(a[2]), b0));                                                    \
+        c3 = _mm256_add_epi32(c3, DOT(_mm256_set1_epi32(a[3]), b0));                                                    \
+        c4 = _mm256_add_epi32(c4, DOT(_mm256_set1_epi32(a[4]), b0));                                                    \
+        c5 = _mm256_add_epi32(c5, DOT(_mm256_set1_epi32(a[5]), b0));                                                    \
+        c6 = _mm256_add_epi32(c6, DOT(_mm256_set1_epi32(a[6]), b0));                                                    \
+        c7 = _mm256_add_epi32(c7, DOT(_mm256_set1_epi32(a[7]), b0));                                                    \
+      }                                                                                                                 \
+    }                                                                                                                   \
+    size_t plane = (size_t)j->oh * j->ow;                                                                               \
+    __m256i v[8] = {c0, c1, c2, c3, c4, c5, c6, c7};                                                                    \
+    for (int r = 0; r < rows; r++) cks_store8(j, v[r], bias ? bias[m0 + r] : 0, (size_t)(m0 + r) * plane + obase, count); \
   }
-  size_t plane = (size_t)j->oh * j->ow;
-  __m256i v[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
-  for (int r = 0; r < rows; r++) cks_store8(j, v[r], bias ? bias[m0 + r] : 0, (size_t)(m0 + r) * plane + obase, count);
-}
+
+CKS_TILE_4x16(cks_tile_4x16, CKS_DOT_PAIR)
+CKS_TILE_4x16(cks_tile_4x16_u8s8, CKS_DOT_QUAD)
+CKS_TILE_8x8(cks_tile_8x8, CKS_DOT_PAIR)
+CKS_TILE_8x8(cks_tile_8x8_u8s8, CKS_DOT_QUAD)
 
 // Portable tile: any shape, scalar arithmetic, the same results.
 static void cks_tile_scalar(const cks_direct_job *j, const int32_t *a, const int32_t *xb, const int *taps, const int32_t *bias, int rows,
@@ -224,7 +320,11 @@ static void cks_tile_scalar(const cks_direct_job *j, const int32_t *a, const int
         const int32_t *b = xb + taps[t] + p;
         for (int c = 0; c < j->cp; c++, b += pstride, ar += CKS_MR) {
           int32_t av = *ar, bv = *b;
-          sum += (int32_t)(int16_t)(av & 0xFFFF) * (int16_t)(bv & 0xFFFF) + (int32_t)(int16_t)(av >> 16) * (int16_t)(bv >> 16);
+          if (j->lanes == 4) {
+            for (int l = 0; l < 4; l++) sum += (int32_t)(int8_t)(av >> (8 * l)) * (int32_t)(uint8_t)(bv >> (8 * l));
+          } else {
+            sum += (int32_t)(int16_t)(av & 0xFFFF) * (int16_t)(bv & 0xFFFF) + (int32_t)(int16_t)(av >> 16) * (int16_t)(bv >> 16);
+          }
         }
       }
       size_t at = (size_t)(m0 + r) * plane + obase + p;
@@ -249,21 +349,22 @@ static int cks_has_avx2(void) {
 
 // One output tile: row oy, pixels from tile blk, all output channels of group g of image img,
 // reading the rewritten input of that image and group at xb.
-static void cks_direct_tile(const cks_direct_job *j, int avx2, int *tp, const int32_t *xb, int64_t img, int g, int oy,
+static void cks_direct_tile(const cks_direct_job *j, int avx2, const int32_t *xb, int64_t img, int g, int oy,
                             int blk, int mbk) {
-  size_t phase_size = (size_t)j->hq * j->wq;
   int ox0 = blk * j->nr, count = j->ow - ox0 < j->nr ? j->ow - ox0 : j->nr;
-  for (int ky = 0; ky < j->kh; ky++)
-    for (int kx = 0; kx < j->kw; kx++) {
-      int dy = ky * j->dh, dx = kx * j->dw;
-      int phase = (dy % j->sy) * j->phx + dx % j->sx;
-      tp[ky * j->kw + kx] = (int)(phase * phase_size + (size_t)(oy + dy / j->sy) * j->wq + ox0 + dx / j->sx);
-    }
+  const int *tp = j->taps;
+  xb += (size_t)oy * j->wq + ox0;  // the tile's origin in phase 0
   size_t obase = ((size_t)img * j->o + (size_t)g * j->og) * j->oh * j->ow + (size_t)oy * j->ow + ox0;
   const int32_t *bias = j->rq && j->rq->bias ? j->rq->bias + (size_t)g * j->og : NULL;  // this group's channels
   const int32_t *a = j->wp + (((size_t)g * j->mb + mbk) * j->kp) * CKS_MR;
   int m0 = mbk * CKS_MR, rows = j->og - m0 < CKS_MR ? j->og - m0 : CKS_MR;
   if (!avx2) { cks_tile_scalar(j, a, xb, tp, bias, rows, m0, obase, count); return; }
+  if (j->lanes == 4) {
+    if (j->nr == 8) { cks_tile_8x8_u8s8(j, a, xb, tp, bias, rows, m0, obase, count); return; }
+    cks_tile_4x16_u8s8(j, a, xb, tp, bias, rows < 4 ? rows : 4, m0, obase, count);
+    if (rows > 4) cks_tile_4x16_u8s8(j, a + 4, xb, tp, bias, rows - 4, m0 + 4, obase, count);
+    return;
+  }
   if (j->nr == 8) { cks_tile_8x8(j, a, xb, tp, bias, rows, m0, obase, count); return; }
   cks_tile_4x16(j, a, xb, tp, bias, rows < 4 ? rows : 4, m0, obase, count);
   if (rows > 4) cks_tile_4x16(j, a + 4, xb, tp, bias, rows - 4, m0 + 4, obase, count);
@@ -274,9 +375,7 @@ static size_t cks_pair_size(const cks_direct_job *j) { return (size_t)j->phy * j
 // Whole-batch rewrite done first (few images): t = (image, group, output row, tile).
 static void cks_direct_task(void *ctx, int64_t b, int64_t e) {
   const cks_direct_job *j = (const cks_direct_job *)ctx;
-  int avx2 = cks_has_avx2(), ntaps = j->kh * j->kw;
-  int taps[64];
-  int *tp = ntaps <= 64 ? taps : malloc(sizeof(int) * ntaps);
+  int avx2 = cks_has_avx2();
   for (int64_t t = b; t < e; t++) {
     int blk = (int)(t % j->blocks);
     int64_t rest = t / j->blocks;
@@ -285,9 +384,8 @@ static void cks_direct_task(void *ctx, int64_t b, int64_t e) {
     int g = (int)(rest % j->groups);
     int64_t img = rest / j->groups;
     const int32_t *xb = j->xp + ((size_t)img * j->cpt + (size_t)g * j->cp) * cks_pair_size(j);
-    for (int mbk = 0; mbk < j->mb; mbk++) cks_direct_tile(j, avx2, tp, xb, img, g, oy, blk, mbk);
+    for (int mbk = 0; mbk < j->mb; mbk++) cks_direct_tile(j, avx2, xb, img, g, oy, blk, mbk);
   }
-  if (tp != taps) free(tp);
 }
 
 // Image by image (large batches): each task rewrites one image into its own small buffer, which
@@ -297,9 +395,7 @@ typedef struct { const cks_direct_job *j; const cks_rewrite_job *rj; } cks_image
 static void cks_image_task(void *ctx, int64_t b, int64_t e) {
   const cks_image_job *ij = (const cks_image_job *)ctx;
   const cks_direct_job *j = ij->j;
-  int avx2 = cks_has_avx2(), ntaps = j->kh * j->kw;
-  int taps[64];
-  int *tp = ntaps <= 64 ? taps : malloc(sizeof(int) * ntaps);
+  int avx2 = cks_has_avx2();
   size_t pair_size = cks_pair_size(j);
   int32_t *buf = aligned_alloc(64, (sizeof(int32_t) * j->cpt * pair_size + 63) / 64 * 64);
   for (int64_t img = b; img < e; img++) {
@@ -309,19 +405,19 @@ static void cks_image_task(void *ctx, int64_t b, int64_t e) {
       const int32_t *xb = buf + (size_t)g * j->cp * pair_size;
       for (int mbk = 0; mbk < j->mb; mbk++)
         for (int oy = 0; oy < j->oh; oy++)
-          for (int blk = 0; blk < j->blocks; blk++) cks_direct_tile(j, avx2, tp, xb, img, g, oy, blk, mbk);
+          for (int blk = 0; blk < j->blocks; blk++) cks_direct_tile(j, avx2, xb, img, g, oy, blk, mbk);
     }
   }
   free(buf);
-  if (tp != taps) free(tp);
 }
 
-void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, const cks_conv_requant *rq, int16_t *out,
-                    int64_t n, int c, int h, int w, int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw,
-                    int groups, int oh, int ow) {
+static void cks_conv2d(const int16_t *x, const int32_t *packed_w, int32_t *acc, const cks_conv_requant *rq, int16_t *out,
+                       int64_t n, int c, int h, int w, int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw,
+                       int groups, int oh, int ow, int lanes) {
   cks_direct_job j;
   int cg = c / groups;
-  j.cp = (cg + 1) / 2; j.cpt = groups * j.cp;
+  j.lanes = lanes;
+  j.cp = (cg + lanes - 1) / lanes; j.cpt = groups * j.cp;
   j.o = o; j.og = o / groups; j.kh = kh; j.kw = kw; j.dh = dh; j.dw = dw; j.oh = oh; j.ow = ow; j.groups = groups;
   j.sy = sh; j.sx = sw;
   j.phy = sh < (kh - 1) * dh + 1 ? sh : (kh - 1) * dh + 1;
@@ -332,10 +428,19 @@ void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, con
   j.hq = oh + ((kh - 1) * dh) / sh;
   j.wq = j.blocks * j.nr + ((kw - 1) * dw) / sw;
   j.rq = rq; j.acc = acc; j.out = out; j.wp = packed_w;
-  cks_rewrite_job rj = {x, NULL, c, h, w, cg, j.cp, sh, sw, j.phy, j.phx, pt, pl, j.hq, j.wq};
+  cks_rewrite_job rj = {x, NULL, c, h, w, cg, j.cp, sh, sw, j.phy, j.phx, pt, pl, j.hq, j.wq, lanes};
+  int ntaps = kh * kw, taps_local[64];
+  int *taps = ntaps <= 64 ? taps_local : malloc(sizeof(int) * ntaps);
+  for (int ky = 0; ky < kh; ky++)
+    for (int kx = 0; kx < kw; kx++) {
+      int dy = ky * dh, dx = kx * dw, phase = (dy % sh) * j.phx + dx % sw;
+      taps[ky * kw + kx] = (int)(phase * (size_t)j.hq * j.wq + (size_t)(dy / sh) * j.wq + dx / sw);
+    }
+  j.taps = taps;
   if (n >= 2 * ck_get_num_threads()) {
     cks_image_job ij = {&j, &rj};
     ck_parallel_for(n, 1, cks_image_task, &ij);
+    if (taps != taps_local) free(taps);
     return;
   }
   int32_t *xp = malloc(sizeof(int32_t) * ((size_t)n * j.cpt * cks_pair_size(&j)));
@@ -344,6 +449,19 @@ void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, con
   j.xp = xp;
   ck_parallel_for(n * groups * oh * j.blocks, 8, cks_direct_task, &j);
   free(xp);
+  if (taps != taps_local) free(taps);
+}
+
+void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, const cks_conv_requant *rq, int16_t *out,
+                    int64_t n, int c, int h, int w, int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw,
+                    int groups, int oh, int ow) {
+  cks_conv2d(x, packed_w, acc, rq, out, n, c, h, w, o, kh, kw, sh, sw, pt, pl, dh, dw, groups, oh, ow, 2);
+}
+
+void cks_conv2d_u8s8(const int16_t *x, const int32_t *packed_w, int32_t *acc, const cks_conv_requant *rq, int16_t *out,
+                     int64_t n, int c, int h, int w, int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw,
+                     int groups, int oh, int ow) {
+  cks_conv2d(x, packed_w, acc, rq, out, n, c, h, w, o, kh, kw, sh, sw, pt, pl, dh, dw, groups, oh, ow, 4);
 }
 
 // Reference path with int64 accumulation (16-bit operands, or sums beyond int32).

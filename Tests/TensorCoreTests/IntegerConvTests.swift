@@ -55,12 +55,37 @@ import TensorCore
     try check(t)
   }
 
+  /// Inputs in [0, 127] (8-bit codes after ReLU) take the byte-product kernel (vpmaddubsw); the
+  /// worst case for its int16 pair sums (127 · −128 twice) included.
+  @Test(arguments: cases) func byteProductsMatchTheExactReference(_ t: Case) throws {
+    try check(t, nonNegativeInput: true)
+    let (x, w) = Self.operands(t, nonNegativeInput: true)
+    let (sums, _) = Self.reference(x, w, t.geometry)
+    let bytes = try #require(IntegerKernels.convolutionSums(x, weight: w, geometry: t.geometry, form: .bytes))
+    let pairs = try #require(IntegerKernels.convolutionSums(x, weight: w, geometry: t.geometry, form: .pairs))
+    #expect(bytes.map(Int64.init) == sums)
+    #expect(pairs == bytes)
+    // one code of 128 or a negative input: the byte form is not exact and is refused
+    // (unsigned 8-bit codes reach 255; signed ones may be negative)
+    for (bad, signed): (Int16, Bool) in [(128, false), (255, false), (-1, true)] {
+      var codes = x.codes
+      codes[codes.count / 2] = bad
+      let xb = IntTensor(shape: x.shape, codes: codes, format: FixedPointFormat(bits: 8, signed: signed, fractionalBits: 4))
+      #expect(IntegerKernels.convolutionSums(xb, weight: w, geometry: t.geometry, form: .bytes) == nil)
+      let (expected, _) = Self.reference(xb, w, t.geometry)
+      #expect(IntegerKernels.convolutionSums(xb, weight: w, geometry: t.geometry, form: .pairs)?.map(Int64.init) == expected)
+    }
+  }
+
   /// The scalar tiles used on machines without AVX2. (Other tests running meanwhile may take them
   /// too; their results are identical by construction.)
   @Test func portableTilesMatchTheExactReference() throws {
     IntegerKernels.usePortableConvolution(true)
     defer { IntegerKernels.usePortableConvolution(false) }
-    for t in Self.cases.prefix(3) { try check(t) }
+    for t in Self.cases.prefix(3) {
+      try check(t)
+      try check(t, nonNegativeInput: true)
+    }
   }
 
   /// Reductions too long for byte products in int32 take the int64 path.
@@ -76,11 +101,22 @@ import TensorCore
     #expect(y.codes == sums.map { Int16(FixedPointMath.requantize($0, fromFractionalBits: 0, to: out, .halfToEven)) })
   }
 
-  func check(_ t: Case) throws {
+  /// Random 8-bit operands; with `nonNegativeInput` the input is in [0, 127] and the first half of
+  /// it and of the weights sit at the extremes 127 and −128.
+  static func operands(_ t: Case, nonNegativeInput: Bool = false) -> (IntTensor, IntTensor) {
     let xf = FixedPointFormat(bits: 8, fractionalBits: 4), wf = FixedPointFormat(bits: 8, fractionalBits: 6)
-    let x = IntTensor(shape: [t.n, t.c, t.h, t.w], codes: Self.random(t.n * t.c * t.h * t.w, -128, 127, seed: 1), format: xf)
+    var xc = random(t.n * t.c * t.h * t.w, nonNegativeInput ? 0 : -128, 127, seed: 1)
     let cg = t.c / t.geometry.groups
-    let w = IntTensor(shape: [t.o, cg, t.kh, t.kw], codes: Self.random(t.o * cg * t.kh * t.kw, -128, 127, seed: 2), format: wf)
+    var wc = random(t.o * cg * t.kh * t.kw, -128, 127, seed: 2)
+    if nonNegativeInput {
+      for i in 0..<xc.count / 2 { xc[i] = 127 }
+      for i in 0..<wc.count / 2 { wc[i] = -128 }
+    }
+    return (IntTensor(shape: [t.n, t.c, t.h, t.w], codes: xc, format: xf), IntTensor(shape: [t.o, cg, t.kh, t.kw], codes: wc, format: wf))
+  }
+
+  func check(_ t: Case, nonNegativeInput: Bool = false) throws {
+    let (x, w) = Self.operands(t, nonNegativeInput: nonNegativeInput)
     let biasFormat = FixedPointFormat(bits: 16, fractionalBits: 10)
     let bias = IntTensor(shape: [t.o], codes: Self.random(t.o, -30000, 30000, seed: 3), format: biasFormat)
     let (sums, shape) = Self.reference(x, w, t.geometry)

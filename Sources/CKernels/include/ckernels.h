@@ -134,6 +134,17 @@ typedef struct {
 void cks_conv2d_i32(const int16_t *x, const int32_t *packed_w, int32_t *acc, const cks_conv_requant *rq, int16_t *out,
                     int64_t n, int c, int h, int w, int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw,
                     int groups, int oh, int ow);
+/// The byte form: weights packed four channels per int32 (cks_pack_weights_u8s8, count from
+/// cks_packed_weights_count_u8s8) and inputs as bytes, multiplied with vpmaddubsw. Exact only when
+/// every input code is in [0, 127] and every weight in [−128, 127] (check with cks_codes_within);
+/// results are then identical to cks_conv2d_i32's.
+void cks_pack_weights_u8s8(const int16_t *w, int o, int groups, int cg, int kh, int kw, int32_t *packed);
+size_t cks_packed_weights_count_u8s8(int o, int groups, int cg, int kh, int kw);
+void cks_conv2d_u8s8(const int16_t *x, const int32_t *packed_w, int32_t *acc, const cks_conv_requant *rq, int16_t *out,
+                     int64_t n, int c, int h, int w, int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw,
+                     int groups, int oh, int ow);
+/// 1 when every one of the n codes is within [lo, hi].
+int cks_codes_within(const int16_t *x, int64_t n, int lo, int hi);
 /// Testing: run cks_conv2d_i32 with the portable (scalar) tiles even on AVX2 machines (results are
 /// identical by construction; the switch exists so tests can check that).
 void cks_use_portable_conv(int on);

@@ -24,7 +24,11 @@ public enum IntegerActivation: String, Sendable, Codable {
 public enum IntegerKernels {
   /// Weights packed for the int32 convolution kernel.
   public struct PackedWeights: Sendable {
+    /// Channel pairs as int16 halves (any 8-bit operands).
     public let values: [Int32]
+    /// Four channels as bytes, when every weight code is in [−128, 127]: the faster kernel for
+    /// inputs in [0, 127].
+    public let bytes: [Int32]?
     public let outChannels: Int
     public let groups: Int
     public let k: Int
@@ -33,8 +37,63 @@ public enum IntegerKernels {
   public static func pack(_ w: IntTensor, groups: Int) -> PackedWeights {
     let (o, cg, kh, kw) = (Int32(w.shape[0]), Int32(w.shape[1]), Int32(w.shape[2]), Int32(w.shape[3]))
     var packed = [Int32](repeating: 0, count: cks_packed_weights_count(o, Int32(groups), cg, kh, kw))
-    w.codes.withUnsafeBufferPointer { cks_pack_weights($0.baseAddress, o, Int32(groups), cg, kh, kw, &packed) }
-    return PackedWeights(values: packed, outChannels: Int(o), groups: groups, k: w.shape.count / Int(o))
+    var bytes: [Int32]? = nil
+    w.codes.withUnsafeBufferPointer { wp in
+      cks_pack_weights(wp.baseAddress, o, Int32(groups), cg, kh, kw, &packed)
+      if cks_codes_within(wp.baseAddress, Int64(wp.count), -128, 127) != 0 {
+        var q = [Int32](repeating: 0, count: cks_packed_weights_count_u8s8(o, Int32(groups), cg, kh, kw))
+        cks_pack_weights_u8s8(wp.baseAddress, o, Int32(groups), cg, kh, kw, &q)
+        bytes = q
+      }
+    }
+    return PackedWeights(values: packed, bytes: bytes, outChannels: Int(o), groups: groups, k: w.shape.count / Int(o))
+  }
+
+  /// How the int32 kernel forms its products: int16 pairs (vpmaddwd) or byte quads (vpmaddubsw).
+  public enum ProductForm: Sendable { case pairs, bytes }
+
+  /// The byte form is exact for these operands: weights packed as bytes and inputs in [0, 127].
+  static func bytesExact(_ x: UnsafeBufferPointer<Int16>, _ pw: PackedWeights) -> Bool {
+    pw.bytes != nil && cks_codes_within(x.baseAddress, Int64(x.count), 0, 127) != 0
+  }
+
+  static func conv2dInt32(_ x: UnsafeBufferPointer<Int16>, _ pw: PackedWeights, form: ProductForm,
+                          acc: UnsafeMutablePointer<Int32>?, rq: UnsafePointer<cks_conv_requant>?,
+                          out: UnsafeMutablePointer<Int16>?, n: Int,
+                          _ a: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)) {
+    if form == .bytes, let bytes = pw.bytes {
+      cks_conv2d_u8s8(x.baseAddress, bytes, acc, rq, out, Int64(n), a.0, a.1, a.2, a.3, a.4, a.5, a.6, a.7, a.8, a.9, a.10, a.11, a.12, a.13, a.14)
+    } else {
+      cks_conv2d_i32(x.baseAddress, pw.values, acc, rq, out, Int64(n), a.0, a.1, a.2, a.3, a.4, a.5, a.6, a.7, a.8, a.9, a.10, a.11, a.12, a.13, a.14)
+    }
+  }
+
+  /// The exact int32 sums of an 8-bit convolution (no bias) with the product form given, or nil
+  /// when that form is not exact for these operands (the byte form needs inputs in [0, 127] and
+  /// weights in [−128, 127]). `conv2d` picks the byte form whenever it is exact; both give the same
+  /// sums, which the tests check.
+  public static func convolutionSums(_ x: IntTensor, weight w: IntTensor, geometry g: ConvGeometry,
+                                     form: ProductForm) -> [Int32]? {
+    let outShape = g.outputShape(input: x.shape, weight: w.shape)
+    guard int32Exact(x.format, w.format, k: w.shape.count / w.shape[0]) else { return nil }
+    let pw = pack(w, groups: g.groups)
+    let args = convArguments(x.shape, w.shape, outShape, g)
+    let count = outShape.count
+    var acc = [Int32](repeating: 0, count: count)
+    let ok: Bool = x.codes.withUnsafeBufferPointer { xp in
+      if form == .bytes && !bytesExact(xp, pw) { return false }
+      acc.withUnsafeMutableBufferPointer { ap in
+        conv2dInt32(xp, pw, form: form, acc: ap.baseAddress, rq: nil, out: nil, n: x.shape[0], args)
+      }
+      return true
+    }
+    return ok ? acc : nil
+  }
+
+  static func convArguments(_ x: Shape, _ w: Shape, _ y: Shape, _ g: ConvGeometry)
+    -> (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32) {
+    (Int32(x[1]), Int32(x[2]), Int32(x[3]), Int32(w[0]), Int32(w[2]), Int32(w[3]), Int32(g.strideH), Int32(g.strideW),
+     Int32(g.padTop), Int32(g.padLeft), Int32(g.dilationH), Int32(g.dilationW), Int32(g.groups), Int32(y[2]), Int32(y[3]))
   }
 
   /// Testing: the portable integer convolution tiles instead of the AVX2 ones (same results).
@@ -52,7 +111,7 @@ public enum IntegerKernels {
                             geometry g: ConvGeometry, activation: IntegerActivation, output: FixedPointFormat,
                             rounding: RoundingRule) -> IntTensor {
     let outShape = g.outputShape(input: x.shape, weight: w.shape)
-    let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (n, c) = (x.shape[0], x.shape[1])
     let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
     let (oh, ow) = (outShape[2], outShape[3])
     let k = c / g.groups * kh * kw
@@ -66,8 +125,7 @@ public enum IntegerKernels {
       if fb > f { left = fb - f; f = fb }
       biasAligned = bias.codes.map { Int64($0) << Int64(f - fb) }
     }
-    let args = (Int32(c), Int32(h), Int32(wd), Int32(o), Int32(kh), Int32(kw), Int32(g.strideH), Int32(g.strideW),
-                Int32(g.padTop), Int32(g.padLeft), Int32(g.dilationH), Int32(g.dilationW), Int32(g.groups), Int32(oh), Int32(ow))
+    let args = convArguments(x.shape, w.shape, outShape, g)
     let limit = relu6Limit(f + activation.extraBits)
     let shift = Int32(f + activation.extraBits - output.fractionalBits)
     if int32Exact(x.format, w.format, k: k) {
@@ -83,8 +141,7 @@ public enum IntegerKernels {
             withOptional32(bias32) { bp in
               var rq = cks_conv_requant(bias: bp, relu: activation == .relu ? 1 : 0, shift: shift, rule: Int32(rounding.c.rawValue),
                                         qmin: Int32(output.qmin), qmax: Int32(output.qmax))
-              cks_conv2d_i32(xp.baseAddress, pw.values, nil, &rq, op.baseAddress, Int64(n), args.0, args.1, args.2, args.3,
-                             args.4, args.5, args.6, args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
+              conv2dInt32(xp, pw, form: bytesExact(xp, pw) ? .bytes : .pairs, acc: nil, rq: &rq, out: op.baseAddress, n: n, args)
             }
           }
         }
@@ -92,8 +149,9 @@ public enum IntegerKernels {
       }
       var acc = [Int32](unsafeUninitializedCapacity: count) { _, c in c = count }
       x.codes.withUnsafeBufferPointer { xp in
-        cks_conv2d_i32(xp.baseAddress, pw.values, &acc, nil, nil, Int64(n), args.0, args.1, args.2, args.3, args.4, args.5,
-                       args.6, args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
+        acc.withUnsafeMutableBufferPointer { ap in
+          conv2dInt32(xp, pw, form: bytesExact(xp, pw) ? .bytes : .pairs, acc: ap.baseAddress, rq: nil, out: nil, n: n, args)
+        }
       }
       requantize(acc32: acc, acc64: nil, n: n, c: o, p: oh * ow, left: left, bias: biasAligned, activation: activation,
                  limit: limit, shift: shift, rounding: rounding, output: output, into: &out.codes)
