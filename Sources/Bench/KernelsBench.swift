@@ -48,11 +48,16 @@ struct KernelsBench: ParsableCommand {
       let t = medianSeconds(repeats: options.repeats) {
         _ = IntegerKernels.conv2d(x, weight: w, packed: packed, bias: nil, geometry: g, activation: .relu, output: out, rounding: .halfUp)
       }
+      // the two product forms on the same operands (sums only): int16 pairs and bytes
+      let forms = [IntegerKernels.ProductForm.pairs, .bytes].map { form in
+        medianSeconds(repeats: options.repeats) { _ = IntegerKernels.convolutionSums(x, weight: w, geometry: g, form: form) }
+      }
       let o = (h - 1) / s + 1
       let ops = 2.0 * Double(batch * o * o * cout * 9 * cin)
       ratios.append(ref / t)
       emit([("name", "intconv-\(name)"), ("gops", ops / t / 1e9), ("sgemm_gflops", ops / ref / 1e9), ("ratio", ref / t),
-            ("ms", t * 1e3), ("batch", batch), ("threads", options.threads)])
+            ("ms", t * 1e3), ("pairs_sums_ms", forms[0] * 1e3), ("bytes_sums_ms", forms[1] * 1e3),
+            ("bytes_speedup", forms[0] / forms[1]), ("batch", batch), ("threads", options.threads)])
     }
     let geo = Glibc.exp(ratios.map { Glibc.log($0) }.reduce(0, +) / Double(ratios.count))
     emit([("name", "intconv-geomean"), ("ratio", geo)])

@@ -60,13 +60,26 @@ size_t cks_packed_weights_count_u8s8(int o, int groups, int cg, int kh, int kw) 
   return cks_count(o, groups, cg, kh, kw, 4);
 }
 
-CK_CLONES int cks_codes_within(const int16_t *x, int64_t n, int lo, int hi) {
+typedef struct {
+  const int16_t *x;
+  int lo, hi;
+  int outside;  // set by any chunk that finds a code outside [lo, hi]
+} cks_within_job;
+
+CK_CLONES static void cks_within_task(void *ctx, int64_t b, int64_t e) {
+  cks_within_job *j = (cks_within_job *)ctx;
   int16_t mn = INT16_MAX, mx = INT16_MIN;
-  for (int64_t i = 0; i < n; i++) {
-    mn = x[i] < mn ? x[i] : mn;
-    mx = x[i] > mx ? x[i] : mx;
+  for (int64_t i = b; i < e; i++) {
+    mn = j->x[i] < mn ? j->x[i] : mn;
+    mx = j->x[i] > mx ? j->x[i] : mx;
   }
-  return n == 0 || (mn >= lo && mx <= hi);
+  if (mn < j->lo || mx > j->hi) __atomic_store_n(&j->outside, 1, __ATOMIC_RELAXED);
+}
+
+int cks_codes_within(const int16_t *x, int64_t n, int lo, int hi) {
+  cks_within_job j = {x, lo, hi, 0};
+  ck_parallel_for(n, 4 * CK_GRAIN, cks_within_task, &j);
+  return !__atomic_load_n(&j.outside, __ATOMIC_RELAXED);
 }
 
 // ---- input rewrite: [N, C, H, W] int16 -> [N, CPt][phases][HQ][WQ] int32 channel pairs ----

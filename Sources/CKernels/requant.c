@@ -178,12 +178,25 @@ typedef struct {
   int rule, qmin, qmax;
 } cks_q_job;
 
-static void cks_q_task(void *ctx, int64_t b, int64_t e) {
+// One loop per rounding rule (the rule is a constant inside), so each vectorizes.
+#define CKS_Q_LOOP(RULE)                                                                 \
+  for (int64_t i = b; i < e; i++) {                                                      \
+    float q = ck_round_f32(x[i] * scale, RULE);                                          \
+    q = q < lo ? lo : (q > hi ? hi : q);                                                 \
+    y[i] = (int16_t)q;                                                                   \
+  }
+
+CK_CLONES static void cks_q_task(void *ctx, int64_t b, int64_t e) {
   const cks_q_job *j = (const cks_q_job *)ctx;
-  for (int64_t i = b; i < e; i++) {
-    float q = ck_round_f32(j->x[i] * j->scale, (ck_rounding)j->rule);
-    q = q < (float)j->qmin ? (float)j->qmin : (q > (float)j->qmax ? (float)j->qmax : q);
-    j->y[i] = (int16_t)q;
+  const float *x = j->x, scale = j->scale, lo = (float)j->qmin, hi = (float)j->qmax;
+  int16_t *y = j->y;
+  switch ((ck_rounding)j->rule) {
+  case CK_ROUND_HALF_EVEN: CKS_Q_LOOP(CK_ROUND_HALF_EVEN) break;
+  case CK_ROUND_HALF_UP: CKS_Q_LOOP(CK_ROUND_HALF_UP) break;
+  case CK_ROUND_HALF_AWAY: CKS_Q_LOOP(CK_ROUND_HALF_AWAY) break;
+  case CK_ROUND_FLOOR: CKS_Q_LOOP(CK_ROUND_FLOOR) break;
+  case CK_ROUND_CEIL: CKS_Q_LOOP(CK_ROUND_CEIL) break;
+  case CK_ROUND_TOWARD_ZERO: CKS_Q_LOOP(CK_ROUND_TOWARD_ZERO) break;
   }
 }
 

@@ -1,3 +1,4 @@
+import CKernels
 import DeployFormat
 import TensorCore
 
@@ -70,22 +71,14 @@ extension Simulator {
 
 /// Index-only ops on integer codes (no arithmetic).
 enum IntegerShapes {
-  /// out[i0, …, ik] = x[offset + Σ i·strides], row by row along the last axis.
+  /// out[i0, …, ik] = x[offset + Σ i·strides], row by row along the last axis (in parallel).
   static func gather(_ x: IntTensor, shape: [Int], offset: Int, strides: [Int]) -> IntTensor {
     var out = IntTensor(zeros: Shape(shape), format: x.format)
-    guard let last = shape.last, last > 0, out.codes.count > 0 else { return out }
-    let rows = out.codes.count / last, step = strides[shape.count - 1]
-    var index = [Int](repeating: 0, count: shape.count - 1)
+    guard out.codes.count > 0 else { return out }
+    let dims = shape.map(Int64.init), st = strides.map(Int64.init)
     x.codes.withUnsafeBufferPointer { src in
       out.codes.withUnsafeMutableBufferPointer { dst in
-        for row in 0..<rows {
-          var at = offset
-          for k in 0..<index.count { at += index[k] * strides[k] }
-          let o = row * last
-          for i in 0..<last { dst[o + i] = src[at + i * step] }
-          var k = index.count - 1
-          while k >= 0 { index[k] += 1; if index[k] < shape[k] { break }; index[k] = 0; k -= 1 }
-        }
+        cks_gather_i16(dst.baseAddress, src.baseAddress, Int32(dims.count), dims, st, Int64(offset))
       }
     }
     return out
@@ -103,25 +96,18 @@ enum IntegerShapes {
     return gather(x, shape: shape, offset: offset, strides: strides)
   }
 
-  /// Zero padding before and after every non-batch axis, row by row along the last axis.
+  /// Zero padding before and after every non-batch axis (rows copied in parallel).
   static func pad(_ x: IntTensor, before: [Int], after: [Int]) -> IntTensor {
     let dims = x.shape.dims
     let outDims = [dims[0]] + dims.dropFirst().enumerated().map { $0.element + before[$0.offset] + after[$0.offset] }
     var out = IntTensor(zeros: Shape(outDims), format: x.format)
-    guard let last = dims.last, last > 0, x.codes.count > 0 else { return out }
+    guard x.codes.count > 0 else { return out }
     let os = out.shape.strides, rank = dims.count
     let shift = (1..<rank).reduce(0) { $0 + before[$1 - 1] * os[$1] }
-    var index = [Int](repeating: 0, count: rank - 1)
+    let d = dims.map(Int64.init), st = os.map(Int64.init)
     x.codes.withUnsafeBufferPointer { src in
       out.codes.withUnsafeMutableBufferPointer { dst in
-        for row in 0..<(x.codes.count / last) {
-          var at = shift
-          for k in 0..<index.count { at += index[k] * os[k] }
-          let from = row * last
-          for i in 0..<last { dst[at + i] = src[from + i] }
-          var k = index.count - 1
-          while k >= 0 { index[k] += 1; if index[k] < dims[k] { break }; index[k] = 0; k -= 1 }
-        }
+        cks_scatter_i16(dst.baseAddress, st, Int64(shift), src.baseAddress, Int32(rank), d)
       }
     }
     return out
