@@ -24,9 +24,11 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     public var method: String
     /// Display form of the fix position ("Q4.3").
     public var q: String?
+    /// The range-learning parameter the checkpoint holds for this tensor (TQT, LSQ), if any.
+    public var learning: QuantSpec.Learning?
 
     enum CodingKeys: String, CodingKey {
-      case name, role, bits, signed, kind, axis, rounding, method, q, scales
+      case name, role, bits, signed, kind, axis, rounding, method, q, scales, learning
       case fractionalBits = "fractional_bits", fractionalBitsPerChannel = "fractional_bits_per_channel"
       case zeroPoints = "zero_points", narrowRange = "narrow_range"
     }
@@ -38,9 +40,13 @@ public struct QuantizationState: Codable, Equatable, Sendable {
   public var tensors: [Entry]
   /// Position changes made for the DPU's shift ranges.
   public var adjustments: [ShiftConstraints.Adjustment]
+  /// True when a QAT model was saved with its Conv+BN layers already folded into convolutions
+  /// (after training); it then loads with the post-training structure.
+  public var batchNormFolded: Bool?
 
   enum CodingKeys: String, CodingKey {
     case schemaVersion = "schema_version", architecture, config, tensors, adjustments
+    case batchNormFolded = "bn_folded"
   }
 
   public init(from decoder: Decoder) throws {
@@ -54,6 +60,7 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     config = try c.decode(QuantizationConfig.self, forKey: .config)
     tensors = try c.decode([Entry].self, forKey: .tensors)
     adjustments = try c.decodeIfPresent([ShiftConstraints.Adjustment].self, forKey: .adjustments) ?? []
+    batchNormFolded = try c.decodeIfPresent(Bool.self, forKey: .batchNormFolded)
   }
 
   /// Captures the frozen formats of a quantized model.
@@ -62,10 +69,12 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     self.architecture = architecture
     config = qm.config
     adjustments = qm.adjustments
+    if config.trainable { batchNormFolded = !qm.model.nodes.contains { $0.layer is QuantizedBatchNormFold } }
     tensors = try qm.quantizers.map { q in
       guard let f = q.format else { throw QuantizationError("FixNeuron \(q.label) has no format; calibrate before saving") }
       var e = Entry(name: q.label, role: q.role, bits: f.bits, signed: f.signed, kind: "", narrowRange: q.spec.narrowRange,
                     rounding: q.spec.rounding, method: q.spec.method.description)
+      if q.rangeParameter != nil { e.learning = q.spec.learning }
       switch f {
       case .fixedPoint(let p): (e.kind, e.fractionalBits, e.q) = ("fixed_point", p.fractionalBits, p.description)
       case .fixedPointPerChannel(_, _, let fb, let axis): (e.kind, e.fractionalBitsPerChannel, e.axis) = ("fixed_point_per_channel", fb, axis)

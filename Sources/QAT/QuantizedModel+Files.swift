@@ -23,8 +23,21 @@ extension QuantizedModel {
       throw QuantizationError("\(directory)/\(stateFile): no architecture recorded")
     }
     let qm = try Prepare.quantize(try makeModel(arch), config: state.config)
+    if state.batchNormFolded == true {
+      // a QAT model saved after training has its Conv+BN layers folded (as the export does):
+      // fold the fresh ones the same way (formats first; the checkpoint then sets the values)
+      try state.apply(to: qm)
+      qm.foldBatchNorms()
+    }
+    // learned ranges (TQT positions, LSQ steps) are parameters in the checkpoint
+    let quantizers = Dictionary(uniqueKeysWithValues: qm.quantizers.map { ($0.label, $0) })
+    for e in state.tensors {
+      guard let learning = e.learning, learning != .none, let q = quantizers[e.name] else { continue }
+      q.setFormat(try state.format(of: e))
+      try q.enableRangeLearning(learning)
+    }
     try Checkpoint.load(into: qm.model, from: directory + "/" + weightsFile)
-    try state.apply(to: qm)
+    try state.apply(to: qm, keepLearnedRanges: true)
     return qm
   }
 

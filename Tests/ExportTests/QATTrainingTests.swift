@@ -87,6 +87,34 @@ import Training
     #expect(try QuantizationState(a.quantized, architecture: nil) == QuantizationState(c.quantized, architecture: nil))
   }
 
+  /// The quantized-model directory a QAT run writes (learned ranges, before or after the export
+  /// folds Conv+BN) loads back with identical outputs, and exports bit-exact.
+  @Test(arguments: [false, true]) func savedQATModelLoadsBack(folded: Bool) throws {
+    let s = try session(seed: 3)
+    let trainer = s.trainer(optimizer: optimizer(s), schedule: ConstantSchedule(0.05))
+    s.freezeBatchNormStep = 2
+    train(s, trainer, steps: 0..<4)
+    s.finish()
+    if folded { s.quantized.foldBatchNorms() }
+    let dir = TestData.temporaryDirectory("qat-saved-\(folded)")
+    try s.save(to: dir, architecture: "export-net")
+    let loaded = try QuantizedModel.load(from: dir) { arch in
+      guard arch == "export-net" else { throw TrainingError("unknown architecture \(arch)") }
+      return exportNet(seed: 11)  // other weights: everything must come from the files
+    }
+    #expect(loaded.quantizers.contains { $0.rangeParameter != nil })
+    let x = randomTensor([4, 3, 12, 12], seed: 78, low: -2, high: 2)
+    s.model.setPhase(.inference)
+    loaded.model.setPhase(.inference)
+    let before = s.model.withoutGradients { s.model(x) }
+    let after = loaded.model.withoutGradients { loaded.model(x) }
+    #expect(after.scalars == before.scalars)
+    let deploy = TestData.temporaryDirectory("qat-saved-deploy-\(folded)")
+    try Exporter.export(loaded, to: deploy)
+    let report = try BitExactCheck.compare(loaded, try Simulator(directory: deploy), batch: x)
+    #expect(report.mismatchedTensors.isEmpty && report.tensorsCompared > 10)
+  }
+
   /// With live batch statistics, training adds the deployed bias's rounding error fq(b) − b
   /// (b the folded bias on running statistics) to the BN output, per channel.
   @Test func liveStatisticsSeeTheQuantizedBias() throws {
