@@ -114,16 +114,18 @@ CK_CLONES static void cks_rewrite_quad(const cks_rewrite_job *j, int64_t img, in
         if (iy < 0 || iy >= j->h) { memset(row, 0, sizeof(int32_t) * j->wq); continue; }
         for (int jx = 0; jx < lo; jx++) row[jx] = 0;
         for (int jx = hi; jx < j->wq; jx++) row[jx] = 0;
-        size_t at = (size_t)iy * j->w + first;
+        size_t at = (size_t)iy * j->w;  // row start; input column of jx is jx·SX + first (≥ 0 for jx ≥ lo)
         if (pl[3]) {  // all four channels present: one pass
           const int16_t *r0 = pl[0] + at, *r1 = pl[1] + at, *r2 = pl[2] + at, *r3 = pl[3] + at;
           if (j->sx == 1)
-            for (int jx = lo; jx < hi; jx++)
-              row[jx] = (int32_t)((uint32_t)(uint8_t)r0[jx] | (uint32_t)(uint8_t)r1[jx] << 8 |
-                                  (uint32_t)(uint8_t)r2[jx] << 16 | (uint32_t)(uint8_t)r3[jx] << 24);
+            for (int jx = lo; jx < hi; jx++) {
+              int k = jx + first;
+              row[jx] = (int32_t)((uint32_t)(uint8_t)r0[k] | (uint32_t)(uint8_t)r1[k] << 8 |
+                                  (uint32_t)(uint8_t)r2[k] << 16 | (uint32_t)(uint8_t)r3[k] << 24);
+            }
           else
             for (int jx = lo; jx < hi; jx++) {
-              int k = jx * j->sx;
+              int k = jx * j->sx + first;
               row[jx] = (int32_t)((uint32_t)(uint8_t)r0[k] | (uint32_t)(uint8_t)r1[k] << 8 |
                                   (uint32_t)(uint8_t)r2[k] << 16 | (uint32_t)(uint8_t)r3[k] << 24);
             }
@@ -133,7 +135,8 @@ CK_CLONES static void cks_rewrite_quad(const cks_rewrite_job *j, int64_t img, in
         for (int l = 0; l < 4; l++) {
           if (!pl[l]) continue;
           const int16_t *r = pl[l] + at;
-          for (int jx = lo; jx < hi; jx++) row[jx] = (int32_t)((uint32_t)row[jx] | ((uint32_t)(uint8_t)r[jx * j->sx] << (8 * l)));
+          for (int jx = lo; jx < hi; jx++)
+            row[jx] = (int32_t)((uint32_t)row[jx] | ((uint32_t)(uint8_t)r[jx * j->sx + first] << (8 * l)));
         }
       }
     }
