@@ -94,61 +94,57 @@ typedef struct {
   int lanes;  // channels per int32: 2 (int16 halves) or 4 (bytes)
 } cks_rewrite_job;
 
-// Four channels as bytes (inputs known to be in [0, 127]).
-CK_CLONES static void cks_rewrite_quad(const cks_rewrite_job *j, int64_t img, int g, int q, int32_t *dst) {
-  size_t phase_size = (size_t)j->hq * j->wq, plane = (size_t)j->h * j->w;
-  int c0 = g * j->cg + 4 * q;
-  const int16_t *pl[4];
-  for (int l = 0; l < 4; l++) pl[l] = 4 * q + l < j->cg ? j->x + ((size_t)img * j->c + c0 + l) * plane : NULL;
-  for (int py = 0; py < j->phy; py++)
-    for (int px = 0; px < j->phx; px++) {
-      int32_t *ph = dst + (size_t)(py * j->phx + px) * phase_size;
-      int lo = j->pl - px > 0 ? (j->pl - px + j->sx - 1) / j->sx : 0;
-      int hi = (j->w + j->pl - px + j->sx - 1) / j->sx;
-      if (hi > j->wq) hi = j->wq;
-      if (lo > hi) lo = hi;
-      int first = px - j->pl;
-      for (int i = 0; i < j->hq; i++) {
-        int32_t *row = ph + (size_t)i * j->wq;
-        int iy = i * j->sy + py - j->pt;
-        if (iy < 0 || iy >= j->h) { memset(row, 0, sizeof(int32_t) * j->wq); continue; }
-        for (int jx = 0; jx < lo; jx++) row[jx] = 0;
-        for (int jx = hi; jx < j->wq; jx++) row[jx] = 0;
-        size_t at = (size_t)iy * j->w;  // row start; input column of jx is jx·SX + first (≥ 0 for jx ≥ lo)
-        if (pl[3]) {  // all four channels present: one pass
-          const int16_t *r0 = pl[0] + at, *r1 = pl[1] + at, *r2 = pl[2] + at, *r3 = pl[3] + at;
-          if (j->sx == 1)
-            for (int jx = lo; jx < hi; jx++) {
-              int k = jx + first;
-              row[jx] = (int32_t)((uint32_t)(uint8_t)r0[k] | (uint32_t)(uint8_t)r1[k] << 8 |
-                                  (uint32_t)(uint8_t)r2[k] << 16 | (uint32_t)(uint8_t)r3[k] << 24);
-            }
-          else
-            for (int jx = lo; jx < hi; jx++) {
-              int k = jx * j->sx + first;
-              row[jx] = (int32_t)((uint32_t)(uint8_t)r0[k] | (uint32_t)(uint8_t)r1[k] << 8 |
-                                  (uint32_t)(uint8_t)r2[k] << 16 | (uint32_t)(uint8_t)r3[k] << 24);
-            }
-          continue;
-        }
-        for (int jx = lo; jx < hi; jx++) row[jx] = 0;
-        for (int l = 0; l < 4; l++) {
-          if (!pl[l]) continue;
-          const int16_t *r = pl[l] + at;
-          for (int jx = lo; jx < hi; jx++)
-            row[jx] = (int32_t)((uint32_t)row[jx] | ((uint32_t)(uint8_t)r[jx * j->sx + first] << (8 * l)));
-        }
-      }
-    }
+// Row fillers: row[jx] for jx in [lo, hi) from input column jx·SX + first of the channel planes
+// pl (NULL past the group's last channel), each read from offset `at` (the input row's start).
+// Two channels as int16 halves:
+static inline void cks_fill_pairs(int32_t *row, const int16_t *const *pl, size_t at, int lo, int hi, int sx, int first) {
+  const uint16_t *ra = (const uint16_t *)pl[0] + at;
+  if (!pl[1]) {
+    for (int jx = lo; jx < hi; jx++) row[jx] = (int32_t)(uint32_t)ra[jx * sx + first];
+    return;
+  }
+  const uint16_t *rb = (const uint16_t *)pl[1] + at;
+  if (sx == 1)
+    for (int jx = lo; jx < hi; jx++) row[jx] = (int32_t)((uint32_t)ra[jx + first] | ((uint32_t)rb[jx + first] << 16));
+  else
+    for (int jx = lo; jx < hi; jx++)
+      row[jx] = (int32_t)((uint32_t)ra[jx * sx + first] | ((uint32_t)rb[jx * sx + first] << 16));
 }
 
-// Rewrites channel pair pr of group g of image img into dst (phases × HQ × WQ int32).
-CK_CLONES static void cks_rewrite_pair(const cks_rewrite_job *j, int64_t img, int g, int pr, int32_t *dst) {
-  if (j->lanes == 4) { cks_rewrite_quad(j, img, g, pr, dst); return; }
+// Four channels as bytes (inputs known to be in [0, 127]):
+static inline void cks_fill_quads(int32_t *row, const int16_t *const *pl, size_t at, int lo, int hi, int sx, int first) {
+  if (pl[3]) {  // all four channels present: one pass
+    const int16_t *r0 = pl[0] + at, *r1 = pl[1] + at, *r2 = pl[2] + at, *r3 = pl[3] + at;
+    if (sx == 1)
+      for (int jx = lo; jx < hi; jx++) {
+        int k = jx + first;
+        row[jx] = (int32_t)((uint32_t)(uint8_t)r0[k] | (uint32_t)(uint8_t)r1[k] << 8 |
+                            (uint32_t)(uint8_t)r2[k] << 16 | (uint32_t)(uint8_t)r3[k] << 24);
+      }
+    else
+      for (int jx = lo; jx < hi; jx++) {
+        int k = jx * sx + first;
+        row[jx] = (int32_t)((uint32_t)(uint8_t)r0[k] | (uint32_t)(uint8_t)r1[k] << 8 |
+                            (uint32_t)(uint8_t)r2[k] << 16 | (uint32_t)(uint8_t)r3[k] << 24);
+      }
+    return;
+  }
+  for (int jx = lo; jx < hi; jx++) row[jx] = 0;
+  for (int l = 0; l < 4; l++) {
+    if (!pl[l]) continue;
+    const int16_t *r = pl[l] + at;
+    for (int jx = lo; jx < hi; jx++) row[jx] = (int32_t)((uint32_t)row[jx] | ((uint32_t)(uint8_t)r[jx * sx + first] << (8 * l)));
+  }
+}
+
+// Rewrites channel group q (a pair or a quad, by j->lanes) of group g of image img into dst
+// (phases × HQ × WQ int32).
+CK_CLONES static void cks_rewrite_channels(const cks_rewrite_job *j, int64_t img, int g, int q, int32_t *dst) {
   size_t phase_size = (size_t)j->hq * j->wq, plane = (size_t)j->h * j->w;
-  int c0 = g * j->cg + 2 * pr;
-  const int16_t *pa = j->x + ((size_t)img * j->c + c0) * plane;
-  const int16_t *pb = 2 * pr + 1 < j->cg ? pa + plane : NULL;
+  int c0 = g * j->cg + j->lanes * q;
+  const int16_t *pl[4] = {NULL, NULL, NULL, NULL};
+  for (int l = 0; l < j->lanes; l++)
+    if (j->lanes * q + l < j->cg) pl[l] = j->x + ((size_t)img * j->c + c0 + l) * plane;
   for (int py = 0; py < j->phy; py++)
     for (int px = 0; px < j->phx; px++) {
       int32_t *ph = dst + (size_t)(py * j->phx + px) * phase_size;
@@ -164,17 +160,9 @@ CK_CLONES static void cks_rewrite_pair(const cks_rewrite_job *j, int64_t img, in
         if (iy < 0 || iy >= j->h) { memset(row, 0, sizeof(int32_t) * j->wq); continue; }
         for (int jx = 0; jx < lo; jx++) row[jx] = 0;
         for (int jx = hi; jx < j->wq; jx++) row[jx] = 0;
-        const uint16_t *ra = (const uint16_t *)pa + (size_t)iy * j->w;
-        if (pb) {
-          const uint16_t *rb = (const uint16_t *)pb + (size_t)iy * j->w;
-          if (j->sx == 1)
-            for (int jx = lo; jx < hi; jx++) row[jx] = (int32_t)((uint32_t)ra[jx + first] | ((uint32_t)rb[jx + first] << 16));
-          else
-            for (int jx = lo; jx < hi; jx++)
-              row[jx] = (int32_t)((uint32_t)ra[jx * j->sx + first] | ((uint32_t)rb[jx * j->sx + first] << 16));
-        } else {
-          for (int jx = lo; jx < hi; jx++) row[jx] = (int32_t)(uint32_t)ra[jx * j->sx + first];
-        }
+        size_t at = (size_t)iy * j->w;
+        if (j->lanes == 4) cks_fill_quads(row, pl, at, lo, hi, j->sx, first);
+        else cks_fill_pairs(row, pl, at, lo, hi, j->sx, first);
       }
     }
 }
@@ -185,7 +173,7 @@ static void cks_rewrite_task(void *ctx, int64_t b, int64_t e) {
   size_t pair_size = (size_t)j->phy * j->phx * j->hq * j->wq;
   for (int64_t t = b; t < e; t++) {  // t = (image, group, pair)
     int rest = (int)(t % (groups * j->cp));
-    cks_rewrite_pair(j, t / (groups * j->cp), rest / j->cp, rest % j->cp, j->xp + (size_t)t * pair_size);
+    cks_rewrite_channels(j, t / (groups * j->cp), rest / j->cp, rest % j->cp, j->xp + (size_t)t * pair_size);
   }
 }
 
@@ -416,7 +404,7 @@ static void cks_image_task(void *ctx, int64_t b, int64_t e) {
   int32_t *buf = aligned_alloc(64, (sizeof(int32_t) * j->cpt * pair_size + 63) / 64 * 64);
   for (int64_t img = b; img < e; img++) {
     for (int g = 0; g < j->groups; g++)
-      for (int pr = 0; pr < j->cp; pr++) cks_rewrite_pair(ij->rj, img, g, pr, buf + ((size_t)g * j->cp + pr) * pair_size);
+      for (int pr = 0; pr < j->cp; pr++) cks_rewrite_channels(ij->rj, img, g, pr, buf + ((size_t)g * j->cp + pr) * pair_size);
     for (int g = 0; g < j->groups; g++) {
       const int32_t *xb = buf + (size_t)g * j->cp * pair_size;
       for (int mbk = 0; mbk < j->mb; mbk++)

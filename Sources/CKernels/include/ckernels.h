@@ -51,6 +51,9 @@ void ck_in_range_mask(const float *x, float *y, int64_t n, float lo, float hi);
 void ck_gather(float *y, const float *x, int ndim, const int64_t *shape, const int64_t *xstrides);
 /// y[sum(i_k * ystrides[k])] = x[contiguous over shape]  (accumulate != 0: +=)
 void ck_scatter(float *y, const int64_t *ystrides, const float *x, int ndim, const int64_t *shape, int accumulate);
+/// The same for int16 codes (the simulator's slice and pad), from / to x or y + offset.
+void cks_gather_i16(int16_t *y, const int16_t *x, int ndim, const int64_t *shape, const int64_t *xstrides, int64_t offset);
+void cks_scatter_i16(int16_t *y, const int64_t *ystrides, int64_t offset, const int16_t *x, int ndim, const int64_t *shape);
 
 // ---- reductions: x viewed as [outer, r, inner] -> out [outer, inner] ----
 typedef enum { CK_SUM = 0, CK_MAXR, CK_MINR } ck_reduce_op;
@@ -143,10 +146,6 @@ size_t cks_packed_weights_count_u8s8(int o, int groups, int cg, int kh, int kw);
 void cks_conv2d_u8s8(const int16_t *x, const int32_t *packed_w, int32_t *acc, const cks_conv_requant *rq, int16_t *out,
                      int64_t n, int c, int h, int w, int o, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw,
                      int groups, int oh, int ow);
-/// y (contiguous, `shape`) = x[offset + Σ index·xstrides]: int16 slices for the simulator.
-void cks_gather_i16(int16_t *y, const int16_t *x, int ndim, const int64_t *shape, const int64_t *xstrides, int64_t offset);
-/// y[offset + Σ index·ystrides] = x (contiguous, `shape`): int16 padding for the simulator.
-void cks_scatter_i16(int16_t *y, const int64_t *ystrides, int64_t offset, const int16_t *x, int ndim, const int64_t *shape);
 /// 1 when every one of the n codes is within [lo, hi].
 int cks_codes_within(const int16_t *x, int64_t n, int lo, int hi);
 /// Testing: run cks_conv2d_i32 with the portable (scalar) tiles even on AVX2 machines (results are

@@ -34,13 +34,15 @@ public enum IntegerKernels {
     public let k: Int
   }
 
-  public static func pack(_ w: IntTensor, groups: Int) -> PackedWeights {
+  /// Packs weights for the int32 kernel; `withBytes` also makes the byte packing when the codes
+  /// allow it (the 16-bit path, which always uses the pair form, skips it).
+  public static func pack(_ w: IntTensor, groups: Int, withBytes: Bool = true) -> PackedWeights {
     let (o, cg, kh, kw) = (Int32(w.shape[0]), Int32(w.shape[1]), Int32(w.shape[2]), Int32(w.shape[3]))
     var packed = [Int32](repeating: 0, count: cks_packed_weights_count(o, Int32(groups), cg, kh, kw))
     var bytes: [Int32]? = nil
     w.codes.withUnsafeBufferPointer { wp in
       cks_pack_weights(wp.baseAddress, o, Int32(groups), cg, kh, kw, &packed)
-      if cks_codes_within(wp.baseAddress, Int64(wp.count), -128, 127) != 0 {
+      if withBytes && cks_codes_within(wp.baseAddress, Int64(wp.count), -128, 127) != 0 {
         var q = [Int32](repeating: 0, count: cks_packed_weights_count_u8s8(o, Int32(groups), cg, kh, kw))
         cks_pack_weights_u8s8(wp.baseAddress, o, Int32(groups), cg, kh, kw, &q)
         bytes = q
@@ -159,20 +161,19 @@ public enum IntegerKernels {
       // 16-bit operands: split each into a signed high byte and an unsigned low byte
       // (v = 256·hi + lo) and sum the byte products with the int32 kernel, exactly, then
       // combine in int64
-      func conv32(_ a: [Int16], _ b: IntTensor) -> [Int32] {
-        let pb = pack(b, groups: g.groups)
+      func conv32(_ a: [Int16], _ pb: PackedWeights) -> [Int32] {
         var acc = [Int32](unsafeUninitializedCapacity: count) { _, c in c = count }
         a.withUnsafeBufferPointer { ap in
-          cks_conv2d_i32(ap.baseAddress, pb.values, &acc, nil, nil, Int64(n), args.0, args.1, args.2, args.3, args.4, args.5,
-                         args.6, args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
+          acc.withUnsafeMutableBufferPointer { cp in
+            conv2dInt32(ap, pb, form: .pairs, acc: cp.baseAddress, rq: nil, out: nil, n: n, args)
+          }
         }
         return acc
       }
       let xParts = x.format.bits > 8 ? [x.codes.map { $0 >> 8 }, x.codes.map { $0 & 0xFF }] : [x.codes]
-      let wParts = w.format.bits > 8
-        ? [IntTensor(shape: w.shape, codes: w.codes.map { $0 >> 8 }, format: w.format),
-           IntTensor(shape: w.shape, codes: w.codes.map { $0 & 0xFF }, format: w.format)]
-        : [w]
+      let wParts = (w.format.bits > 8 ? [w.codes.map { $0 >> 8 }, w.codes.map { $0 & 0xFF }] : [w.codes]).map {
+        pack(IntTensor(shape: w.shape, codes: $0, format: w.format), groups: g.groups, withBytes: false)  // once per part
+      }
       var acc = [Int64](repeating: 0, count: count)
       for (i, xp) in xParts.enumerated() {
         for (j, wp) in wParts.enumerated() {
