@@ -25,6 +25,7 @@ struct Quantize: ParsableCommand {
   @Option(help: "Weight and bias bits (vai_q weight_bit).") var weightBit: Int?
   @Option(help: "Activation bits (vai_q activation_bit).") var activationBit: Int?
   @Option(help: "Bias bits (default: the weight bits).") var biasBit: Int?
+  @Option(help: "Bits of the residual branches (tensors only residual adds read; default: the activation bits).") var residualBit: Int?
   @Option(help: "vai_q adjust_shift_cut: 1 enforces the DPU shift_cut range, 0 disables.") var adjustShiftCut = 1
   @Option(help: "vai_q adjust_shift_bias: 1 enforces the DPU shift_bias range, 0 disables.") var adjustShiftBias = 1
   @Option(help: "Calibration method: \(CalibrationMethod.names.joined(separator: ", ")) (or vai_q 0/1/2).")
@@ -47,6 +48,8 @@ struct Quantize: ParsableCommand {
   @Flag(help: "Symmetric per-channel weights with float scales (instead of power-of-two per tensor).") var perChannel = false
   @Flag(help: "Unsigned formats for activations that cannot be negative (after ReLU; TIDL style). Default: all signed (DPU).")
   var unsignedActivations = false
+  @Flag(help: "Cross-layer equalization of the float model before calibration (vai_q include_cle).") var includeCle = false
+  @Option(help: "Rounds of cross-layer equalization (vai_q cle_steps).") var cleSteps = 10
   @Option(help: "Calibration batch size.") var batchSize = 128
   @Flag(help: "Print one JSON object.") var json = false
   @OptionGroup var common: CommonOptions
@@ -56,6 +59,8 @@ struct Quantize: ParsableCommand {
     let config = try makeConfig()
     let (float, _) = try PostTraining.loadModel(model, architecture: arch)
     let architecture = try arch ?? Architecture.storedName(model)
+    guard cleSteps >= 1 else { throw ValidationError("--cle-steps must be at least 1, got \(cleSteps)") }
+    let equalized = includeCle ? CrossLayerEqualization.equalize(float, steps: cleSteps).count : 0
     let indices = try calibrationIndices.map { text in
       try text.split(separator: ",").map { s -> Int in
         guard let i = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--calibration-indices: '\(s)' is not an integer") }
@@ -70,7 +75,7 @@ struct Quantize: ParsableCommand {
     try qm.save(to: outputDir, architecture: architecture)
     let summary: [String: Any] = ["output_dir": outputDir, "calibration_images": report.images, "passes": report.passes,
                                   "calibration_seconds": rounded(report.seconds, 3), "quantizers": qm.quantizers.count,
-                                  "method": config.method.description, "weight_bit": config.weightBit, "activation_bit": config.activationBit]
+                                  "equalized_pairs": equalized, "method": config.method.description, "weight_bit": config.weightBit, "activation_bit": config.activationBit]
     if json { try printJSON(summary) } else {
       print("quantized \(qm.quantizers.count) tensors from \(report.images) images in \(String(format: "%.2f", report.seconds)) s -> \(outputDir)")
     }
@@ -95,6 +100,7 @@ struct Quantize: ParsableCommand {
       c.activationBit = activationBit
     }
     c.biasBit = biasBit
+    c.residualBit = residualBit
     c.adjustShiftCut = adjustShiftCut
     c.adjustShiftBias = adjustShiftBias
     c.method = try parseMethod(method)

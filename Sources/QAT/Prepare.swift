@@ -74,7 +74,8 @@ public enum Prepare {
       let label = outputLabel[node.name] ?? model.nodes[site].name
       let lastOverride = (node.name == lastName || isFeedingLast(model, i, lastIndex)) ? config.lastLayerBit : nil
       let override = node.layer is Input ? config.firstLayerBit : (node.name == firstName ? nil : lastOverride)
-      let bits = config.nodesBit[label] ?? override ?? config.activationBit
+      let residual = node.layer is Input ? nil : readOnlyByAdds(model, site) ? config.residualBit : nil
+      let bits = config.nodesBit[label] ?? override ?? residual ?? config.activationBit
       let signed = !(config.unsignedActivations && nonNegative(model, site))
       sites.append((site, label, bits, node.layer is Input ? .input : .activation, signed))
     }
@@ -247,6 +248,12 @@ extension Prepare {
   }
 
   /// The last node of i's fused pattern (its activation, if fused).
+  /// Whether every reader of node i's output is a residual Add (the branch before the sum).
+  static func readOnlyByAdds(_ model: Model, _ i: Int) -> Bool {
+    let readers = model.consumers(of: i)
+    return !readers.isEmpty && !model.outputNodes.contains(i) && readers.allSatisfy { model.nodes[$0].layer is Add }
+  }
+
   static func tail(_ model: Model, _ i: Int) -> Int {
     let consumers = model.consumers(of: i)
     if consumers.count == 1, isFusedActivation(model, consumers[0]) { return consumers[0] }

@@ -93,6 +93,21 @@ func calibratedNet(_ config: QuantizationConfig, seed: UInt64 = 1, leaky: Bool =
     _ = try exportAndCompare(try calibratedNet(c, seed: 2, leaky: false))
   }
 
+  /// residual_bit: the conv output that only the residual add reads gets its own width; every
+  /// conv input keeps the activation width; still 0 LSB at every tensor.
+  @Test func residualBranchWidthIsBitExact() throws {
+    var c = QuantizationConfig()
+    (c.weightBit, c.activationBit, c.unsignedActivations, c.residualBit) = (4, 4, true, 8)
+    let qm = try calibratedNet(c, seed: 2, leaky: false)
+    let widths = Dictionary(uniqueKeysWithValues: qm.activationQuantizers.map { ($0.label, $0.spec.bits) })
+    #expect(widths["conv2"] == 8)
+    #expect(widths.filter { $0.key != "conv2" }.values.allSatisfy { $0 == 4 }, "\(widths)")
+    #expect(qm.weightLayers.allSatisfy { $0.layer.weightQuantizer.spec.bits == 4 })
+    let decoded = try JSONDecoder().decode(QuantizationConfig.self, from: try JSONEncoder().encode(c))
+    #expect(decoded == c && decoded.residualBit == 8)
+    _ = try exportAndCompare(qm)
+  }
+
   @Test func sixteenBitFormatsAreBitExact() throws {
     var c = QuantizationConfig()
     c.weightBit = 16

@@ -23,9 +23,12 @@ struct QATRecipe: ParsableCommand {
   @Option(help: "Bits of the first conv and the last linear layer (0 keeps --bits).") var endBits = 8
   @Option(help: "Minimum bias bits: biases get max(this, weight bits), as DPU biases stay 8-bit under low-bit weights.")
   var biasBits = 8
+  @Option(help: "Bits of the residual branches, the conv outputs that only residual adds read (0 keeps the activation bits; low-bit papers keep them in float).")
+  var residualBits = 0
   @Option(help: "Calibration method.") var method = "min-diffs"
   @Flag(help: "Unsigned formats after ReLU (one more level; TIDL style). Default: signed, as the DPU.")
   var unsignedActivations = false
+  @Flag(help: "Cross-layer equalization of the float model before calibration (vai_q include_cle).") var includeCle = false
   @Option(help: "Range learning: none, tqt (learned fix positions) or lsq.") var rangeLearning = "tqt"
   @Option var seed: UInt64 = 0
   @Option var epochs = 15
@@ -63,11 +66,12 @@ struct QATRecipe: ParsableCommand {
     (config.weightBit, config.activationBit, config.method) = (parts[0], parts[1], calibration)
     config.biasBit = max(biasBits, parts[0])
     config.unsignedActivations = unsignedActivations
+    if residualBits > 0 { config.residualBit = residualBits }
     if endBits > 0 { (config.firstLayerBit, config.lastLayerBit) = (endBits, endBits) }
     let weightsPath = weights ?? root + "/models/resnet20.h5"
     RecipeSupport.report("config", ["recipe": "cifar10-qat", "seed": seed, "weights": weightsPath, "bits": bits,
-                                    "end_bits": endBits, "bias_bits": config.biasBit ?? parts[0],
-                                    "unsigned_activations": unsignedActivations, "method": method, "range_learning": rangeLearning, "epochs": epochs,
+                                    "end_bits": endBits, "bias_bits": config.biasBit ?? parts[0], "residual_bits": residualBits,
+                                    "unsigned_activations": unsignedActivations, "include_cle": includeCle, "method": method, "range_learning": rangeLearning, "epochs": epochs,
                                     "batch_size": batchSize, "learning_rate": learningRate, "momentum": momentum,
                                     "weight_decay": weightDecay, "schedule": schedule, "freeze_bn_at": freezeBNAt,
                                     "freeze_ranges_at": freezeRangesAt, "distill_weight": distillWeight,
@@ -75,6 +79,11 @@ struct QATRecipe: ParsableCommand {
     let float = try Architecture.loadFloatModel(weights: weightsPath, architecture: "resnet20")
     let test = try CIFARData.evaluationLoader(directory: root + "/data/cifar10/test")
     let floatTop1 = try Evaluation.evaluate(float, loader: test).top1
+    if includeCle {
+      let pairs = CrossLayerEqualization.equalize(float)
+      let equalizedTop1 = try Evaluation.evaluate(float, loader: test).top1
+      RecipeSupport.report("cle", ["pairs": pairs.count, "float_top1_after": equalizedTop1])
+    }
     let session = try QATSession(model: float, config: config)
     var calib: [Tensor] = []
     var it = try CalibrationData(listFile: root + "/data/cifar10_calibration_512.txt").loader(preprocessing: .cifarResNet20).batches(epoch: 0)

@@ -25,6 +25,11 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     default: return method
     }
   }
+  /// Bit width of the residual branches: activation tensors that only residual adds read (a
+  /// conv's output before the sum, never the input of a conv or linear layer). nil uses
+  /// `activationBit`. Low-bit papers (PACT, LSQ, APoT) quantize conv inputs only and keep this
+  /// tensor in float; 8 here keeps it on the integer grid at a width the hardware adds in.
+  public var residualBit: Int?
   /// Per-node bit widths (vai_q `nodes_bit`): node name -> bits. A conv/linear node name applies
   /// to its weights and its output; "<node>.weight" to the weights only.
   public var nodesBit: [String: Int] = [:]
@@ -89,6 +94,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     case activationRounding = "activation_rounding", simulateDPU = "simulate_dpu", foldBatchNorm = "fold_bn"
     case adjustShiftCut = "adjust_shift_cut", adjustShiftBias = "adjust_shift_bias", trainable = "qat"
     case fixedFractionalBits = "fixed_fractional_bits", unsignedActivations = "unsigned_activations"
+    case residualBit = "residual_bit"
   }
 
   public init(from decoder: Decoder) throws {
@@ -97,6 +103,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     weightBit = try c.decodeIfPresent(Int.self, forKey: .weightBit) ?? d.weightBit
     activationBit = try c.decodeIfPresent(Int.self, forKey: .activationBit) ?? d.activationBit
     biasBit = try c.decodeIfPresent(Int.self, forKey: .biasBit)
+    residualBit = try c.decodeIfPresent(Int.self, forKey: .residualBit)
     method = try c.decodeIfPresent(CalibrationMethod.self, forKey: .method) ?? d.method
     weightMethod = try c.decodeIfPresent(CalibrationMethod.self, forKey: .weightMethod)
     nodesBit = try c.decodeIfPresent([String: Int].self, forKey: .nodesBit) ?? [:]
@@ -150,6 +157,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
   /// Checks the options are consistent; throws naming the first contradiction.
   public func validate() throws {
     for (name, b) in [("weight_bit", weightBit), ("activation_bit", activationBit)] + (biasBit.map { [("bias_bit", $0)] } ?? [])
+                    + (residualBit.map { [("residual_bit", $0)] } ?? [])
     where !(2...16).contains(b) {
       throw QuantizationError("\(name) must be in 2...16, got \(b)")
     }

@@ -1,0 +1,109 @@
+import Autograd
+import Layers
+import Testing
+import TensorCore
+import TestSupport
+@testable import QAT
+
+/// conv+BN+ReLU → grouped conv → LeakyReLU → depthwise conv (bias) → ReLU → 1×1 conv, then a
+/// linear → ReLU → linear head; one output channel of the first conv is 30× wider than the rest.
+func equalizationNet(seed: UInt64) -> Model {
+  var b = ModelBuilder(seed: seed)
+  let x = b.input(shape: [4, 6, 6])
+  var h = b.conv2d("a", x, 4, 6, kernel: 3, padding: 1, bias: false)
+  h = b.add("a.bn", BatchNorm2D(6), h)
+  h = b.add("a.relu", ReLU(), h)
+  h = b.conv2d("b", h, 6, 6, kernel: 3, padding: 1, groups: 2)
+  h = b.add("b.leaky", LeakyReLU(), h)
+  h = b.conv2d("c", h, 6, 6, kernel: 3, padding: 1, groups: 6)
+  h = b.add("c.relu", ReLU(), h)
+  h = b.conv2d("d", h, 6, 5, kernel: 1)
+  h = b.add("gap", GlobalAvgPool(), h)
+  h = b.add("flatten", Flatten(), h)
+  h = b.linear("fc1", h, 5, 8)
+  h = b.add("fc1.relu", ReLU(), h)
+  h = b.linear("fc2", h, 8, 3)
+  let m = b.build(output: h)
+  var rng = RandomGenerator(seed: seed + 1)
+  let bn = m["a.bn"] as! BatchNorm2D
+  bn.runningMean.value = Tensor.normal([6], std: 0.2, using: &rng)
+  bn.runningVar.value = Tensor.uniform([6], low: 0.5, high: 2, using: &rng)
+  bn.weight.value = Tensor([0.8, -1.2, 0.5, 1.4, 0.9, -0.7])
+  bn.bias.value = Tensor.normal([6], std: 0.1, using: &rng)
+  let a = (m["a"] as! Conv2D).weight
+  var w = a.value.scalars
+  for i in 0..<(w.count / 6) { w[i] *= 30 }
+  a.value = Tensor(w, shape: a.value.shape)
+  return m
+}
+
+@Suite struct CrossLayerEqualizationTests {
+  @Test func findsChainsThroughBatchNormAndHomogeneousActivations() {
+    let m = equalizationNet(seed: 3)
+    let names = CrossLayerEqualization.pairs(in: m).map { (m.nodes[$0.first].name, m.nodes[$0.second].name) }
+    #expect(names.map(\.0) == ["a", "b", "c", "fc1"])
+    #expect(names.map(\.1) == ["b", "c", "d", "fc2"])
+    #expect(CrossLayerEqualization.pairs(in: m).first?.batchNorm == m.index(of: "a.bn"))
+  }
+
+  @Test func skipsTensorsThatABranchAlsoReads() {
+    // smallNet: relu1 feeds conv2 and the residual add; conv2's BN output feeds the add.
+    #expect(CrossLayerEqualization.pairs(in: smallNet(seed: 1)).isEmpty)
+  }
+
+  @Test func skipsReLU6() {
+    var b = ModelBuilder(seed: 0)
+    var h = b.input(shape: [2, 4, 4])
+    h = b.conv2d("a", h, 2, 3, kernel: 1)
+    h = b.add("clip", ReLU6(), h)
+    h = b.conv2d("b", h, 3, 2, kernel: 1)
+    #expect(CrossLayerEqualization.pairs(in: b.build(output: h)).isEmpty)
+  }
+
+  @Test(arguments: [Phase.inference, .training])
+  func leavesOutputsUnchanged(phase: Phase) {
+    let m = equalizationNet(seed: 5)
+    m.setPhase(phase)
+    for n in m.nodes { (n.layer as? BatchNorm2D)?.freezeStatistics = true }
+    let x = randomTensor([8, 4, 6, 6], seed: 9, low: -2, high: 2)
+    let before = m(x)
+    let pairs = CrossLayerEqualization.equalize(m, steps: 5)
+    #expect(pairs.count == 4)
+    let after = m(x)
+    let scale = before.scalars.map(abs).max()!
+    #expect(maxAbsDifference(before, after) <= 2e-5 * scale)
+  }
+
+  @Test func equalizesTheRangesOfEachPair() {
+    let m = equalizationNet(seed: 7)
+    let bn = m["a.bn"] as! BatchNorm2D
+    func foldedRangesOfA() -> [Float] {
+      zip(CrossLayerEqualization.outputRanges((m["a"] as! Conv2D).weight.value), BatchNormFolding.affine(of: bn).scale).map { $0 * abs($1) }
+    }
+    let spreadBefore = foldedRangesOfA().max()! / foldedRangesOfA().min()!
+    // equalizing the first pair alone gives its two sides equal per-channel ranges (the next
+    // pair rescales b's output channels, hence its input ranges, again)
+    CrossLayerEqualization.equalize(CrossLayerEqualization.pairs(in: m)[0], in: m)
+    let r1 = foldedRangesOfA()
+    let r2 = CrossLayerEqualization.inputRanges((m["b"] as! Conv2D).weight.value, groups: 2)
+    for (x, y) in zip(r1, r2) { #expect(abs(x - y) <= 1e-5 * max(x, y)) }
+    #expect(r1.max()! / r1.min()! < spreadBefore / 2)
+    // the BN's sign is kept (γ < 0 channels stay negative)
+    #expect(bn.weight.value.scalars[1] < 0 && bn.weight.value.scalars[5] < 0)
+  }
+
+  @Test func depthwiseAndGroupedInputChannels() {
+    // weight [out 4, in/groups 1, 1, 1] with groups 4: input channel c is output channel c's filter
+    let dw = Tensor([1, -2, 3, -4], shape: [4, 1, 1, 1])
+    #expect(CrossLayerEqualization.inputRanges(dw, groups: 4) == [1, 2, 3, 4])
+    // groups 2, weight [4, 2, 1, 1]: outputs 0-1 read inputs 0-1, outputs 2-3 read inputs 2-3
+    let g = Tensor([1, -5, 2, 0, 7, 1, -3, 9], shape: [4, 2, 1, 1])
+    #expect(CrossLayerEqualization.inputRanges(g, groups: 2) == [2, 5, 7, 9])
+    let scaled = CrossLayerEqualization.scaledInputs(g, by: [1, 2, 3, 4], groups: 2)
+    #expect(scaled.scalars == [1, -10, 2, 0, 21, 4, -9, 36])
+  }
+
+  @Test func zeroRangesKeepTheirChannel() {
+    #expect(CrossLayerEqualization.scales(firstRanges: [4, 0, 2], secondRanges: [1, 3, 0]) == [2, 1, 1])
+  }
+}
