@@ -192,9 +192,20 @@ typedef struct {
 // Requantizes 8 sums (ck_shift_round_i64 on int32 lanes; the caller guarantees |sum + bias| < 2^31).
 __attribute__((target("avx2")))
 static inline __m128i cks_rq8(__m256i s, __m256i bias, const cks_conv_requant *rq) {
+  int sh = rq->shift;
+  if (rq->rule == CK_ROUND_HALF_UP) {
+    // round half up = floor((s + 2^(sh−1)) / 2^sh); relu first: max(s, 0) + h = max(s + h, h)
+    // (the caller keeps |sum + bias| + 2^(sh−1) below 2^31)
+    __m256i h = _mm256_set1_epi32(1 << (sh - 1));
+    s = _mm256_add_epi32(s, _mm256_add_epi32(bias, h));
+    if (rq->relu) s = _mm256_max_epi32(s, h);
+    __m256i q = _mm256_srai_epi32(s, sh);
+    if (!rq->relu) q = _mm256_max_epi32(q, _mm256_set1_epi32(rq->qmin));
+    q = _mm256_min_epi32(q, _mm256_set1_epi32(rq->qmax));
+    return _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  }
   s = _mm256_add_epi32(s, bias);
   if (rq->relu) s = _mm256_max_epi32(s, _mm256_setzero_si256());
-  int sh = rq->shift;
   __m256i q = _mm256_srai_epi32(s, sh);
   __m256i r = _mm256_and_si256(s, _mm256_set1_epi32((1 << sh) - 1));
   __m256i half = _mm256_set1_epi32(1 << (sh - 1)), zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);

@@ -133,9 +133,10 @@ public enum IntegerKernels {
     if int32Exact(x.format, w.format, k: k) {
       let pw = packed ?? pack(w, groups: g.groups)
       // requantization fused into the kernel: no left shift, ReLU or nothing, shift in [1, 30],
-      // and every biased sum within int32 (|sum| < 2^30 by int32Exact)
+      // and every biased sum plus the rounding half within int32 (|sum| < 2^30 by int32Exact,
+      // |bias| ≤ 2^29, half ≤ 2^29)
       let fusable = left == 0 && (activation == .none || activation == .relu) && (1...30).contains(shift)
-        && (biasAligned ?? []).allSatisfy { abs($0) <= 1 << 30 }
+        && (biasAligned ?? []).allSatisfy { abs($0) <= 1 << 29 }
       if fusable {
         let bias32 = biasAligned.map { $0.map { Int32($0) } }
         out.codes.withUnsafeMutableBufferPointer { op in
