@@ -97,7 +97,7 @@ typedef struct {
 // Row fillers: row[jx] for jx in [lo, hi) from input column jx·SX + first of the channel planes
 // pl (NULL past the group's last channel), each read from offset `at` (the input row's start).
 // Two channels as int16 halves:
-static inline void cks_fill_pairs(int32_t *row, const int16_t *const *pl, size_t at, int lo, int hi, int sx, int first) {
+static inline __attribute__((always_inline)) void cks_fill_pairs(int32_t *row, const int16_t *const *pl, size_t at, int lo, int hi, int sx, int first) {
   const uint16_t *ra = (const uint16_t *)pl[0] + at;
   if (!pl[1]) {
     for (int jx = lo; jx < hi; jx++) row[jx] = (int32_t)(uint32_t)ra[jx * sx + first];
@@ -112,7 +112,7 @@ static inline void cks_fill_pairs(int32_t *row, const int16_t *const *pl, size_t
 }
 
 // Four channels as bytes (inputs known to be in [0, 127]):
-static inline void cks_fill_quads(int32_t *row, const int16_t *const *pl, size_t at, int lo, int hi, int sx, int first) {
+static inline __attribute__((always_inline)) void cks_fill_quads(int32_t *row, const int16_t *const *pl, size_t at, int lo, int hi, int sx, int first) {
   if (pl[3]) {  // all four channels present: one pass
     const int16_t *r0 = pl[0] + at, *r1 = pl[1] + at, *r2 = pl[2] + at, *r3 = pl[3] + at;
     if (sx == 1)
