@@ -50,6 +50,8 @@ struct Quantize: ParsableCommand {
   var unsignedActivations = false
   @Flag(help: "Cross-layer equalization of the float model before calibration (vai_q include_cle).") var includeCle = false
   @Option(help: "Rounds of cross-layer equalization (vai_q cle_steps).") var cleSteps = 10
+  @Flag(help: "Empirical bias correction on the calibration images after calibration (vai_q include_bias_corr).")
+  var includeBiasCorr = false
   @Option(help: "Calibration batch size.") var batchSize = 128
   @Flag(help: "Print one JSON object.") var json = false
   @OptionGroup var common: CommonOptions
@@ -71,11 +73,11 @@ struct Quantize: ParsableCommand {
                                seed: calibrationSeed, indices: indices)
     let loader = try data.loader(preprocessing: .cifarResNet20, batchSize: batchSize)
     let qm = try Prepare.quantize(float, config: config)
-    let report = try PostTraining.calibrate(qm, loader: loader)
+    let report = try PostTraining.calibrate(qm, loader: loader, biasCorrection: includeBiasCorr)
     try qm.save(to: outputDir, architecture: architecture)
     let summary: [String: Any] = ["output_dir": outputDir, "calibration_images": report.images, "passes": report.passes,
                                   "calibration_seconds": rounded(report.seconds, 3), "quantizers": qm.quantizers.count,
-                                  "equalized_pairs": equalized, "method": config.method.description, "weight_bit": config.weightBit, "activation_bit": config.activationBit]
+                                  "equalized_pairs": equalized, "bias_correction": includeBiasCorr, "method": config.method.description, "weight_bit": config.weightBit, "activation_bit": config.activationBit]
     if json { try printJSON(summary) } else {
       print("quantized \(qm.quantizers.count) tensors from \(report.images) images in \(String(format: "%.2f", report.seconds)) s -> \(outputDir)")
     }
