@@ -50,6 +50,12 @@ struct Quantize: ParsableCommand {
   var unsignedActivations = false
   @Flag(help: "Cross-layer equalization of the float model before calibration (vai_q include_cle).") var includeCle = false
   @Option(help: "Rounds of cross-layer equalization (vai_q cle_steps).") var cleSteps = 10
+  @Flag(help: "AdaRound: learn each weight's rounding direction layer by layer on the calibration images (AIMET apply_adaround).")
+  var adaround = false
+  @Option(help: "AdaRound iterations per layer.") var adaroundIterations = 1000
+  @Option(help: "AdaRound batch size.") var adaroundBatchSize = 32
+  @Option(help: "AdaRound learning rate (Adam).") var adaroundLearningRate: Float = 0.01
+  @Flag(help: "AdaRound targets from the float model's input (asymmetric reconstruction).") var adaroundAsymmetric = false
   @Flag(help: "Empirical bias correction on the calibration images after calibration (vai_q include_bias_corr).")
   var includeBiasCorr = false
   @Option(help: "Calibration batch size.") var batchSize = 128
@@ -73,13 +79,26 @@ struct Quantize: ParsableCommand {
                                seed: calibrationSeed, indices: indices)
     let loader = try data.loader(preprocessing: .cifarResNet20, batchSize: batchSize)
     let qm = try Prepare.quantize(float, config: config)
-    let report = try PostTraining.calibrate(qm, loader: loader, biasCorrection: includeBiasCorr)
+    guard adaroundIterations > 0, adaroundBatchSize > 0 else {
+      throw ValidationError("--adaround-iterations and --adaround-batch-size must be positive")
+    }
+    var rounding = AdaRound.Options()
+    (rounding.iterations, rounding.batchSize) = (adaroundIterations, adaroundBatchSize)
+    (rounding.learningRate, rounding.asymmetric) = (adaroundLearningRate, adaroundAsymmetric)
+    let report = try PostTraining.calibrate(qm, loader: loader, adaround: adaround ? rounding : nil, biasCorrection: includeBiasCorr)
     try qm.save(to: outputDir, architecture: architecture)
-    let summary: [String: Any] = ["output_dir": outputDir, "calibration_images": report.images, "passes": report.passes,
-                                  "calibration_seconds": rounded(report.seconds, 3), "quantizers": qm.quantizers.count,
-                                  "equalized_pairs": equalized, "bias_correction": includeBiasCorr, "method": config.method.description, "weight_bit": config.weightBit, "activation_bit": config.activationBit]
+    var summary: [String: Any] = ["output_dir": outputDir, "calibration_images": report.calibration.images,
+                                  "passes": report.calibration.passes, "calibration_seconds": rounded(report.calibration.seconds, 3),
+                                  "seconds": rounded(report.seconds, 3), "quantizers": qm.quantizers.count,
+                                  "equalized_pairs": equalized, "bias_correction": includeBiasCorr, "adaround": adaround,
+                                  "method": config.method.description, "weight_bit": config.weightBit, "activation_bit": config.activationBit]
+    if let r = report.adaround {
+      summary["adaround_layers"] = r.layers.map { l -> [String: Any] in
+        ["layer": l.layer, "weights": l.weights, "flipped": l.flipped, "nearest_loss": l.nearestLoss, "adaround_loss": l.adaroundLoss]
+      }
+    }
     if json { try printJSON(summary) } else {
-      print("quantized \(qm.quantizers.count) tensors from \(report.images) images in \(String(format: "%.2f", report.seconds)) s -> \(outputDir)")
+      print("quantized \(qm.quantizers.count) tensors from \(report.calibration.images) images in \(String(format: "%.2f", report.seconds)) s -> \(outputDir)")
     }
   }
 
