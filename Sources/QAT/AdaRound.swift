@@ -141,8 +141,9 @@ public enum AdaRound {
     let w = layer.weightValue
     let outChannels = w.shape[0], per = w.count / outChannels
     let stepShape = Shape([outChannels] + [Int](repeating: 1, count: w.rank - 1))
-    let steps = Tensor(grid.steps.count == 1 ? [Float](repeating: grid.steps[0], count: outChannels) : grid.steps, shape: stepShape)
-    let scaled = w.scalars.enumerated().map { $0.element / steps.scalars[$0.offset / per] }
+    let stepValues = grid.steps.count == 1 ? [Float](repeating: grid.steps[0], count: outChannels) : grid.steps
+    let steps = Tensor(stepValues, shape: stepShape)
+    let scaled = w.scalars.enumerated().map { $0.element / stepValues[$0.offset / per] }
     let floors = scaled.map { $0.rounded(.down) }
     let floorTensor = Tensor(floors, shape: w.shape)
     // h(V0) = frac(W / s): V0 = −log((ζ − γ) / (frac − γ) − 1)
