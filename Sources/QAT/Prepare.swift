@@ -247,13 +247,13 @@ extension Prepare {
     }
   }
 
-  /// The last node of i's fused pattern (its activation, if fused).
   /// Whether every reader of node i's output is a residual Add (the branch before the sum).
   static func readOnlyByAdds(_ model: Model, _ i: Int) -> Bool {
     let readers = model.consumers(of: i)
     return !readers.isEmpty && !model.outputNodes.contains(i) && readers.allSatisfy { model.nodes[$0].layer is Add }
   }
 
+  /// The last node of i's fused pattern (its activation, if fused).
   static func tail(_ model: Model, _ i: Int) -> Int {
     let consumers = model.consumers(of: i)
     if consumers.count == 1, isFusedActivation(model, consumers[0]) { return consumers[0] }
