@@ -65,9 +65,12 @@ struct Quantize: ParsableCommand {
   func run() throws {
     try common.apply()
     let config = try makeConfig()
+    guard cleSteps >= 1 else { throw ValidationError("--cle-steps must be at least 1, got \(cleSteps)") }
+    guard adaroundIterations > 0, adaroundBatchSize > 0, adaroundLearningRate > 0 else {
+      throw ValidationError("--adaround-iterations, --adaround-batch-size and --adaround-learning-rate must be positive")
+    }
     let (float, _) = try PostTraining.loadModel(model, architecture: arch)
     let architecture = try arch ?? Architecture.storedName(model)
-    guard cleSteps >= 1 else { throw ValidationError("--cle-steps must be at least 1, got \(cleSteps)") }
     let equalized = includeCle ? CrossLayerEqualization.equalize(float, steps: cleSteps).count : 0
     let indices = try calibrationIndices.map { text in
       try text.split(separator: ",").map { s -> Int in
@@ -79,9 +82,6 @@ struct Quantize: ParsableCommand {
                                seed: calibrationSeed, indices: indices)
     let loader = try data.loader(preprocessing: .cifarResNet20, batchSize: batchSize)
     let qm = try Prepare.quantize(float, config: config)
-    guard adaroundIterations > 0, adaroundBatchSize > 0 else {
-      throw ValidationError("--adaround-iterations and --adaround-batch-size must be positive")
-    }
     var rounding = AdaRound.Options()
     (rounding.iterations, rounding.batchSize) = (adaroundIterations, adaroundBatchSize)
     (rounding.learningRate, rounding.asymmetric) = (adaroundLearningRate, adaroundAsymmetric)
