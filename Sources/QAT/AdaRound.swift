@@ -10,8 +10,9 @@ import TensorCore
 /// rectified sigmoid h(V) = clamp(σ(V)·(ζ − γ) + γ, 0, 1), ζ = 1.1, γ = −0.1; V starts where
 /// h(V) = frac(W / s) (W̃ = W inside the range) and is trained with Adam on
 ///   Σ_channels mean_(batch, pixels) (f(conv(x̃, W̃) + b̃) − f(conv(x, W) + b))²  +  λ · Σ (1 − |2h(V) − 1|^β),
-/// where x is the layer's input in the float model, x̃ its input in the quantized model (earlier
-/// layers already rounded), f the fused ReLU if any, and β anneals from 20 to 2 after a warm-up
+/// where x̃ is the layer's input in the quantized model (earlier layers already rounded), x the
+/// same x̃ by default or, with `asymmetric`, the layer's input in the float model, f the fused ReLU
+/// if any, and β anneals from 20 to 2 after a warm-up
 /// without the regularizer. Finally every weight is set to its grid point, floor(W / s) + [h(V) ≥ ½],
 /// so the weight quantizer (whose format is kept) reproduces it exactly.
 public enum AdaRound {
@@ -71,9 +72,9 @@ public enum AdaRound {
         if node.layer is any WeightQuantized { report.skipped.append(node.name) }
         continue
       }
-      let (floatInputs, quantInputs) = try inputs(of: i, in: qm, batches: batches)
-      let r = try round(layer, name: node.name, grid: grid, floatInputs: floatInputs, quantInputs: quantInputs,
-                        options: options, rng: &rng)
+      let (floatInputs, quantInputs) = try inputs(of: i, in: qm, batches: batches, float: options.asymmetric)
+      let r = try round(layer, name: node.name, grid: grid, targetInputs: floatInputs ?? quantInputs,
+                        quantInputs: quantInputs, options: options, rng: &rng)
       report.layers.append(r)
     }
     return report
@@ -96,9 +97,9 @@ public enum AdaRound {
     }
   }
 
-  /// The layer's input in the float model (every quantizer bypassed) and in the quantized model,
-  /// one tensor per calibration batch.
-  static func inputs(of i: Int, in qm: QuantizedModel, batches: [Tensor]) throws -> ([Tensor], [Tensor]) {
+  /// The layer's input in the quantized model and, with `float`, in the float model (every
+  /// quantizer bypassed), one tensor per calibration batch.
+  static func inputs(of i: Int, in qm: QuantizedModel, batches: [Tensor], float: Bool) throws -> ([Tensor]?, [Tensor]) {
     let model = qm.model, source = model.nodes[i].inputs[0]
     func collect() -> [Tensor] {
       model.withoutGradients {
@@ -109,21 +110,13 @@ public enum AdaRound {
         }
       }
     }
-    for q in qm.quantizers { try q.setMode(.bypass) }
-    let floatInputs = collect()
-    try qm.setMode(.quantize)
-    return (floatInputs, collect())
+    return (float ? try qm.asFloat(collect) : nil, collect())
   }
 
   /// f(layer(x; weight, bias)) with the layer's geometry and fused ReLU (other fused activations
   /// are left out: the loss then compares pre-activations).
   static func output(_ layer: any WeightQuantized, _ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-    let y: Tensor
-    if let c = layer as? QuantizedConv2D {
-      y = Tensor.conv2d(x, weight: weight, bias: bias, geometry: c.conv.geometry)
-    } else {
-      y = Tensor.linear(x, weight: weight, bias: bias)
-    }
+    let y = preActivation(layer, x, weight: weight, bias: bias)
     return layer.activation == .relu ? y.relu() : y
   }
 
@@ -136,7 +129,7 @@ public enum AdaRound {
   static func rectifiedSigmoid(_ v: Tensor) -> Tensor { (v.sigmoid() * (zeta - gamma) + gamma).clamped(min: 0, max: 1) }
 
   static func round(_ layer: any WeightQuantized, name: String, grid: (steps: [Float], qmin: Float, qmax: Float),
-                    floatInputs: [Tensor], quantInputs: [Tensor], options: Options,
+                    targetInputs: [Tensor], quantInputs: [Tensor], options: Options,
                     rng: inout RandomGenerator) throws -> LayerResult {
     let w = layer.weightValue
     let outChannels = w.shape[0], per = w.count / outChannels
@@ -154,7 +147,7 @@ public enum AdaRound {
     let v = Parameter(Tensor(v0, shape: w.shape))
     let bias = layer.biasParameter.map { p in layer.biasQuantizer.map { $0(p.value) } ?? p.value }
     let floatBias = layer.biasParameter?.value
-    let targets = (options.asymmetric ? floatInputs : quantInputs).map { output(layer, $0, weight: w, bias: floatBias) }
+    let targets = targetInputs.map { output(layer, $0, weight: w, bias: floatBias) }
     func rounded(_ h: Tensor) -> Tensor { ((floorTensor + h).clamped(min: grid.qmin, max: grid.qmax)) * steps }
     func loss(of weight: Tensor) -> Double {
       var total = 0.0

@@ -46,8 +46,7 @@ public enum BiasCorrection {
     let floatBias = layers.map { $0.bias.value }
     var floatSums = layers.map { [Double](repeating: 0, count: $0.bias.value.count) }
     var elements = [Int](repeating: 0, count: layers.count)
-    for q in qm.quantizers { try q.setMode(.bypass) }
-    do {
+    try qm.asFloat {
       try model.withoutGradients {
         try forEachBatch { x in
           _ = model.forward([x]) { i, y in
@@ -57,42 +56,31 @@ public enum BiasCorrection {
           }
         }
       }
-    } catch {
-      try qm.setMode(.quantize)
-      throw error
     }
-    try qm.setMode(.quantize)
     guard elements.allSatisfy({ $0 > 0 }) else { throw QuantizationError("bias correction received no batches") }
 
     // Layer by layer: the quantized model's mean output with the corrections made so far.
     for (k, l) in layers.enumerated() {
       var sums = [Double](repeating: 0, count: l.bias.value.count)
+      let w = l.layer.weightQuantizer(l.layer.weightValue)
+      let deployed = l.layer.biasQuantizer.map { $0(l.bias.value) } ?? l.bias.value
       try model.withoutGradients {
         try forEachBatch { x in
           _ = model.forward([x]) { i, y in
             guard model.nodes[l.index].inputs[0] == i else { return }
-            let w = l.layer.weightQuantizer(l.layer.weightValue)
-            let b = l.layer.biasQuantizer.map { $0(l.bias.value) } ?? l.bias.value
-            _ = accumulate(&sums, preActivation(l.layer, y, weight: w, bias: b))
+            _ = accumulate(&sums, preActivation(l.layer, y, weight: w, bias: deployed))
           }
         }
       }
       // the quantized mean used the deployed bias Q(b): the new bias is Q(b) + shift, so that
       // Q(new bias) lands within half a bias step of the float mean
       let shift = zip(floatSums[k], sums).map { Float(($0 - $1) / Double(elements[k])) }
-      let deployed = l.layer.biasQuantizer.map { $0(l.bias.value) } ?? l.bias.value
       l.bias.value = Tensor(zip(deployed.scalars, shift).map { $0 + $1 }, shape: l.bias.value.shape)
       if let bq = l.layer.biasQuantizer { try Calibration.calibrate(bq, l.bias.value); try bq.setMode(.quantize) }
       ShiftConstraints.enforce(qm)
       report.corrected.append((model.nodes[l.index].name, shift.map(abs).max() ?? 0))
     }
     return report
-  }
-
-  /// The layer's output before its fused activation, for input x and the given weight and bias.
-  static func preActivation(_ layer: any WeightQuantized, _ x: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
-    if let c = layer as? QuantizedConv2D { return Tensor.conv2d(x, weight: weight, bias: bias, geometry: c.conv.geometry) }
-    return Tensor.linear(x, weight: weight, bias: bias)
   }
 
   /// Adds the per-channel (axis 1) totals of one batch's output to sums; returns the number of

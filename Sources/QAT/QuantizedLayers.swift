@@ -86,6 +86,14 @@ extension WeightQuantized {
   }
 }
 
+/// The conv / linear product of a plain quantized layer (QuantizedConv2D or QuantizedLinear) for
+/// input x with the given weight and bias, before its fused activation: what the post-training
+/// tools (bias correction, AdaRound) compare between the float and the quantized model.
+func preActivation(_ layer: any WeightQuantized, _ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+  if let c = layer as? QuantizedConv2D { return Tensor.conv2d(x, weight: weight, bias: bias, geometry: c.conv.geometry) }
+  return Tensor.linear(x, weight: weight, bias: bias)
+}
+
 /// A convolution whose weight and bias pass through FixNeurons, with an optional fused activation.
 /// Its input is quantized upstream and its output by the FixNeuron node that follows it.
 public final class QuantizedConv2D: Layer, WeightQuantized {

@@ -40,6 +40,19 @@ public final class QuantizedModel {
     for q in quantizers { try q.setMode(mode) }
   }
 
+  /// Runs body on the float model (every quantizer bypassed), then switches every quantizer back
+  /// to quantize, also when body throws. The model must be calibrated.
+  public func asFloat<R>(_ body: () throws -> R) throws -> R {
+    for q in quantizers { try q.setMode(.bypass) }
+    let result: R
+    do { result = try body() } catch {
+      try setMode(.quantize)
+      throw error
+    }
+    try setMode(.quantize)
+    return result
+  }
+
   /// Node index of the FixNeuron quantizing the output of node `name` (after a fused
   /// activation), if any.
   public func outputQuantizerIndex(of name: String) -> Int? {

@@ -5,9 +5,6 @@ import TensorCore
 
 /// The post-training quantization flow: prepare -> calibrate on a loader's batches -> freeze.
 public enum PostTraining {
-  /// Decodes the loader's batches once and calibrates on them (every pass reuses them).
-  /// With `adaround`, then learns the weight rounding (`AdaRound`); with `biasCorrection`, then
-  /// corrects the biases (`BiasCorrection`); both on the same batches.
   public struct Report {
     public var calibration: Calibration.Report
     public var adaround: AdaRound.Report?
@@ -16,6 +13,9 @@ public enum PostTraining {
     public var seconds: Double
   }
 
+  /// Decodes the loader's batches once and calibrates on them (every pass reuses them).
+  /// With `adaround`, then learns the weight rounding (`AdaRound`); with `biasCorrection`, then
+  /// corrects the biases (`BiasCorrection`); both on the same batches.
   @discardableResult
   public static func calibrate(_ qm: QuantizedModel, loader: DataLoader, adaround: AdaRound.Options? = nil,
                                biasCorrection: Bool = false) throws -> Report {

@@ -6,15 +6,6 @@ import TestSupport
 @testable import QAT
 
 @Suite struct AdaRoundTests {
-  static func calibrated(bits: Int, seed: UInt64) throws -> (QuantizedModel, [Tensor]) {
-    var c = QuantizationConfig()
-    (c.weightBit, c.activationBit, c.biasBit) = (bits, 8, 16)
-    let qm = try Prepare.quantize(smallNet(seed: seed), config: c)
-    let batches = calibrationBatches(seed: 40)
-    try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
-    return (qm, batches)
-  }
-
   static var options: AdaRound.Options {
     var o = AdaRound.Options()
     (o.iterations, o.batchSize) = (300, 16)
@@ -25,7 +16,7 @@ import TestSupport
   /// nearest, the weights sit on their quantizers' grids, and some weights round the other way
   /// (targets from the quantized model's input, or from the float model's).
   @Test(arguments: [false, true]) func beatsNearestRoundingInEveryLayer(asymmetric: Bool) throws {
-    let (qm, batches) = try Self.calibrated(bits: 3, seed: 21)
+    let (qm, batches) = try calibratedSmallNet(bits: 3, seed: 21)
     var options = Self.options
     options.asymmetric = asymmetric
     let report = try AdaRound.apply(qm, batches: batches, options: options)
@@ -42,7 +33,7 @@ import TestSupport
   /// The whole model's output moves toward the float model's (mean squared error of the logits
   /// on the calibration batches).
   @Test func bringsTheModelOutputCloserToFloat() throws {
-    let (qm, batches) = try Self.calibrated(bits: 3, seed: 24)
+    let (qm, batches) = try calibratedSmallNet(bits: 3, seed: 24)
     for q in qm.quantizers { try q.setMode(.bypass) }
     let reference = batches.map { qm.model($0) }
     try qm.setMode(.quantize)
@@ -56,8 +47,8 @@ import TestSupport
   }
 
   @Test func isDeterministicFromItsSeed() throws {
-    let (a, batches) = try Self.calibrated(bits: 4, seed: 22)
-    let (b, _) = try Self.calibrated(bits: 4, seed: 22)
+    let (a, batches) = try calibratedSmallNet(bits: 4, seed: 22)
+    let (b, _) = try calibratedSmallNet(bits: 4, seed: 22)
     try AdaRound.apply(a, batches: batches, options: Self.options)
     try AdaRound.apply(b, batches: batches, options: Self.options)
     for (p, q) in zip(a.model.parameters, b.model.parameters) { #expect(p.value.scalars == q.value.scalars) }

@@ -5,6 +5,17 @@ import TensorCore
 import TestSupport
 @testable import QAT
 
+/// smallNet with `bits`-bit weights, 8-bit activations and 16-bit biases, calibrated on
+/// calibrationBatches(seed: 40), which it returns (the post-training tools' tests).
+func calibratedSmallNet(bits: Int, seed: UInt64) throws -> (QuantizedModel, [Tensor]) {
+  var c = QuantizationConfig()
+  (c.weightBit, c.activationBit, c.biasBit) = (bits, 8, 16)
+  let qm = try Prepare.quantize(smallNet(seed: seed), config: c)
+  let batches = calibrationBatches(seed: 40)
+  try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
+  return (qm, batches)
+}
+
 @Suite struct BiasCorrectionTests {
   /// Per-channel mean over batch and space of each weight layer's pre-activation output, in the
   /// model as it is (float when every quantizer is bypassed).
@@ -19,7 +30,7 @@ import TestSupport
           guard let l = node.layer as? any WeightQuantized, let b = l.biasParameter else { continue }
           let w = quantized ? l.weightQuantizer(l.weightValue) : l.weightValue
           let bias = quantized ? (l.biasQuantizer.map { $0(b.value) } ?? b.value) : b.value
-          let out = BiasCorrection.preActivation(l, y, weight: w, bias: bias)
+          let out = preActivation(l, y, weight: w, bias: bias)
           var s = sums[m.nodes[j].name] ?? [Double](repeating: 0, count: out.shape[1])
           counts[m.nodes[j].name, default: 0] += BiasCorrection.accumulate(&s, out)
           sums[m.nodes[j].name] = s
@@ -29,20 +40,11 @@ import TestSupport
     return sums.mapValues { $0 }.reduce(into: [:]) { r, e in r[e.key] = e.value.map { $0 / Double(counts[e.key]!) } }
   }
 
-  static func calibrated(bits: Int, seed: UInt64) throws -> (QuantizedModel, [Tensor]) {
-    var c = QuantizationConfig()
-    (c.weightBit, c.activationBit, c.biasBit) = (bits, 8, 16)
-    let qm = try Prepare.quantize(smallNet(seed: seed), config: c)
-    let batches = calibrationBatches(seed: 40)
-    try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
-    return (qm, batches)
-  }
-
   /// At 3-bit weights the quantized model's mean outputs drift from the float model's; after the
   /// correction every layer's mean output (on the calibration batches) equals the float model's
   /// to half a step of its bias grid.
   @Test(arguments: [3, 4]) func removesTheMeanShiftOfEveryLayer(bits: Int) throws {
-    let (qm, batches) = try Self.calibrated(bits: bits, seed: 11)
+    let (qm, batches) = try calibratedSmallNet(bits: bits, seed: 11)
     let reference = try Self.meanOutputs(qm, batches, quantized: false)
     let before = try Self.meanOutputs(qm, batches, quantized: true)
     let report = try BiasCorrection.correct(qm) { body in for b in batches { try body(b) } }
@@ -62,8 +64,8 @@ import TestSupport
   }
 
   @Test func isDeterministicAndNeedsACalibratedModel() throws {
-    let (a, batches) = try Self.calibrated(bits: 4, seed: 13)
-    let (b, _) = try Self.calibrated(bits: 4, seed: 13)
+    let (a, batches) = try calibratedSmallNet(bits: 4, seed: 13)
+    let (b, _) = try calibratedSmallNet(bits: 4, seed: 13)
     try BiasCorrection.correct(a) { body in for x in batches { try body(x) } }
     try BiasCorrection.correct(b) { body in for x in batches { try body(x) } }
     for (p, q) in zip(a.model.parameters, b.model.parameters) { #expect(p.value.scalars == q.value.scalars) }

@@ -111,7 +111,7 @@ public enum CrossLayerEqualization {
   /// max |w| per input channel of a weight [out, in/groups, ...] (Linear: groups 1, no taps).
   static func inputRanges(_ w: Tensor, groups: Int) -> [Float] {
     var r = [Float](repeating: 0, count: w.shape[1] * groups)
-    forEachInput(w, groups: groups) { index, channel, value in r[channel] = max(r[channel], abs(value)); _ = index }
+    forEachInput(w, groups: groups) { _, channel, value in r[channel] = max(r[channel], abs(value)) }
     return r
   }
 
