@@ -16,6 +16,11 @@ import TestSupport
     Case(input: [2, 8, 7, 7], outChannels: 8, kernel: (3, 3), geometry: ConvGeometry(stride: 2, padding: 1, groups: 8)),  // depthwise
     Case(input: [1, 3, 6, 5], outChannels: 2, kernel: (1, 1), geometry: ConvGeometry()),
     Case(input: [1, 2, 7, 7], outChannels: 3, kernel: (5, 3), geometry: ConvGeometry(stride: (1, 2), padding: (2, 1, 1, 0))),
+    // few input channels at stride 1 (the direct input-gradient kernel): asymmetric padding,
+    // rows wider than one 32-column block, no padding
+    Case(input: [2, 2, 7, 9], outChannels: 3, kernel: (5, 3), geometry: ConvGeometry(stride: (1, 1), padding: (2, 1, 1, 0))),
+    Case(input: [2, 3, 5, 70], outChannels: 5, kernel: (3, 3), geometry: ConvGeometry(stride: 1, padding: 1)),
+    Case(input: [1, 1, 6, 6], outChannels: 2, kernel: (2, 2), geometry: ConvGeometry()),
   ]
 
   @Test(arguments: cases)
@@ -43,6 +48,20 @@ import TestSupport
     #expect(maxAbsDifference(dx, rdx) < 1e-4)
     #expect(maxAbsDifference(dw, rdw) < 1e-4)
     #expect(maxAbsDifference(db!, rdb) < 1e-4)
+  }
+
+  /// The image layer's input gradient (direct kernel) reads a channel-blocked gradient as the
+  /// layer after it produces one, with the same bits as from row-major.
+  @Test func fewChannelInputGradientFromBlockedGradient() {
+    let g = ConvGeometry(stride: 1, padding: 1)
+    let w = randomTensor([16, 3, 3, 3], seed: 8)
+    let x = randomTensor([2, 3, 9, 11], seed: 7)
+    let gy = randomTensor(g.outputShape(input: x.shape, weight: w.shape), seed: 9)
+    let plain = Kernels.conv2dBackwardData(gy, weight: w, inputShape: x.shape, geometry: g)
+    let blocked = Kernels.conv2dBackwardData(Kernels.convertLayout(gy, to: .channelBlocked(8)), weight: w,
+                                             inputShape: x.shape, geometry: g)
+    #expect(plain.scalars == blocked.scalars)
+    #expect(maxAbsDifference(plain, referenceConv2dBackward(gy, x, w, g).0) < 1e-4)
   }
 
   /// Integer-valued operands within 2^24 give exact results, whatever the kernel's summation order

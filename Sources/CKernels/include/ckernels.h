@@ -190,4 +190,10 @@ void ck_sgd_update(float *p, const float *g, float *buf, int64_t n, float lr, fl
 void ck_adam_update(float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1, float beta2,
                     float eps, float weight_decay, int decoupled, int64_t step);
 
+// ---- convolution input gradient, few input channels (stride 1, dilation 1, one group) ----
+/// dx [n, c, h, wd] from dy [n, o, oh, ow] (row-major, or nChw{dy_block}c when dy_block > 1) and
+/// w [o, c, kh, kw]; pt, pl = top and left padding (at most kh-1, kw-1).
+void ck_conv_bwd_data_direct(const float *dy, int dy_block, const float *w, float *dx, int64_t n, int c, int h, int wd,
+                             int o, int oh, int ow, int kh, int kw, int pt, int pl);
+
 #endif

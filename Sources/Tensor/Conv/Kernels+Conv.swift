@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 
 // Convolution entry points. Activations may arrive and leave in oneDNN's channel-blocked layout
 // (`TensorLayout.channelBlocked`), so consecutive layers pass blocked tensors without reorders;
@@ -24,12 +25,34 @@ extension Kernels {
   public static func conv2dBackwardData(_ gy: Tensor, weight w: Tensor, inputShape: Shape, geometry g: ConvGeometry) -> Tensor {
     let outShape = g.outputShape(input: inputShape, weight: w.shape)
     precondition(gy.shape == outShape, "conv2dBackwardData: gradient \(gy.shape) does not match output \(outShape)")
+    if usesDirectBackwardData(inputShape: inputShape, weight: w.shape, geometry: g) {
+      return directBackwardData(gy, weight: w.rowMajor, inputShape: inputShape, geometry: g)
+    }
     let plan = ConvPlan.get(.backwardData, input: inputShape, weight: w.shape, geometry: g, hasBias: false)
     var run = ConvRun(plan)
     run.input(dnnlArgDiffDst, plan.destination, gy)
     run.input(dnnlArgWeights, plan.weights, w.rowMajor)
     let dx = run.output(dnnlArgDiffSrc, plan.source, inputShape)
     run.execute()
+    return dx
+  }
+
+  /// Few input channels, stride 1, no dilation, one group, padding below the kernel size: the
+  /// direct C kernel (oneDNN would run im2col + GEMM here, several times slower).
+  static func usesDirectBackwardData(inputShape: Shape, weight: Shape, geometry g: ConvGeometry) -> Bool {
+    let (kh, kw) = (weight[2], weight[3])
+    return inputShape[1] < 8 && g.groups == 1 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
+      && g.padTop < kh && g.padBottom < kh && g.padLeft < kw && g.padRight < kw
+  }
+
+  static func directBackwardData(_ gy: Tensor, weight w: Tensor, inputShape: Shape, geometry g: ConvGeometry) -> Tensor {
+    let dx = Tensor(uninitializedShape: inputShape)
+    withExtendedLifetime((gy, w)) {
+      ck_conv_bwd_data_direct(gy.storagePointer, Int32(gy.layout.block), w.storagePointer, dx.storagePointer,
+                              Int64(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]), Int32(inputShape[3]),
+                              Int32(w.shape[0]), Int32(gy.shape[2]), Int32(gy.shape[3]), Int32(w.shape[2]), Int32(w.shape[3]),
+                              Int32(g.padTop), Int32(g.padLeft))
+    }
     return dx
   }
 
