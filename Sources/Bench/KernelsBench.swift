@@ -82,14 +82,43 @@ struct KernelsBench: ParsableCommand {
     }
   }
 
-  /// One cblas_sgemm of shape (m, n, k) on fresh buffers, median seconds.
-  func sgemmSeconds(m: Int, n: Int, k: Int) -> Double {
+  /// One cblas_sgemm of shape (m, n, k) on fresh buffers.
+  func sgemmBody(m: Int, n: Int, k: Int) -> () -> Void {
     let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
     var c = [Float](repeating: 0, count: m * n)
-    return medianSeconds(repeats: options.repeats) {
+    return {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(n), blasint(k), 1, a, blasint(k),
                   b, blasint(n), 0, &c, blasint(n))
     }
+  }
+
+  func sgemmSeconds(m: Int, n: Int, k: Int) -> Double {
+    medianSeconds(repeats: options.repeats, sgemmBody(m: m, n: n, k: k))
+  }
+
+  /// Medians of the sgemm reference and of our kernel over `rounds` alternating blocks of
+  /// `options.repeats` runs each, every block after a pause (OpenBLAS's and OpenMP's idle threads
+  /// spin for a while and would steal a core from the next block), so the machine's speed drifting during the run affects both sides alike.
+  func interleaved(rounds: Int = 3, reference: () -> Void, ours: () -> Void) -> (reference: Double, ours: Double) {
+    reference()
+    ours()
+    var tr: [Double] = [], to: [Double] = []
+    func block(_ body: () -> Void, into times: inout [Double]) {
+      for _ in 0..<max(1, options.repeats) {
+        let t0 = now()
+        body()
+        times.append(now() - t0)
+      }
+    }
+    for _ in 0..<rounds {
+      settle()
+      block(reference, into: &tr)
+      settle()
+      block(ours, into: &to)
+    }
+    tr.sort()
+    to.sort()
+    return (tr[tr.count / 2], to[to.count / 2])
   }
 
   func convolutions() {
@@ -98,16 +127,8 @@ struct KernelsBench: ParsableCommand {
       ("3-16-32", 3, 16, 32, 1), ("16-16-32", 16, 16, 32, 1), ("16-32-32-s2", 16, 32, 32, 2),
       ("32-32-16", 32, 32, 16, 1), ("32-64-16-s2", 32, 64, 16, 2), ("64-64-8", 64, 64, 8, 1),
     ]
-    // References first: the same products as single GEMMs, Y = W·col, dcol = Wᵀ·dY, dW = dY·colᵀ.
-    var references: [[Double]] = []
-    for (_, cin, cout, h, s) in layers {
-      let o = (h - 1) / s + 1, pixels = batch * o * o, k = 9 * cin
-      references.append([sgemmSeconds(m: cout, n: pixels, k: k), sgemmSeconds(m: k, n: pixels, k: cout),
-                         sgemmSeconds(m: cout, n: k, k: pixels)])
-    }
-    settle()
     var ratios: [Double] = []
-    for ((name, cin, cout, h, s), refs) in zip(layers, references) {
+    for (name, cin, cout, h, s) in layers {
       var rng = RandomGenerator(seed: 2)
       let g = ConvGeometry(stride: s, padding: 1)
       let x = Tensor.uniform([batch, cin, h, h], low: -1, high: 1, using: &rng)
@@ -115,14 +136,17 @@ struct KernelsBench: ParsableCommand {
       let yShape = g.outputShape(input: x.shape, weight: w.shape)
       let gy = Tensor.uniform(yShape, low: -1, high: 1, using: &rng)
       let flops = 2.0 * Double(cout * yShape[0] * yShape[2] * yShape[3] * 9 * cin)
-      let fwd = medianSeconds(repeats: options.repeats) { _ = Kernels.conv2d(x, weight: w, geometry: g) }
-      let bwdData = medianSeconds(repeats: options.repeats) {
-        _ = Kernels.conv2dBackwardData(gy, weight: w, inputShape: x.shape, geometry: g)
-      }
-      let bwdWeight = medianSeconds(repeats: options.repeats) {
-        _ = Kernels.conv2dBackwardWeights(gy, input: x, weightShape: w.shape, geometry: g, withBias: false)
-      }
-      for ((kind, t), ref) in zip([("fwd", fwd), ("bwd-data", bwdData), ("bwd-weight", bwdWeight)], refs) {
+      // Reference: the same products as single GEMMs, Y = W·col, dcol = Wᵀ·dY, dW = dY·colᵀ.
+      let pixels = batch * yShape[2] * yShape[3], k = 9 * cin
+      let directions: [(String, (Int, Int, Int), () -> Void)] = [
+        ("fwd", (cout, pixels, k), { _ = Kernels.conv2d(x, weight: w, geometry: g) }),
+        ("bwd-data", (k, pixels, cout), { _ = Kernels.conv2dBackwardData(gy, weight: w, inputShape: x.shape, geometry: g) }),
+        ("bwd-weight", (cout, k, pixels), {
+          _ = Kernels.conv2dBackwardWeights(gy, input: x, weightShape: w.shape, geometry: g, withBias: false)
+        }),
+      ]
+      for (kind, (m, n, kk), body) in directions {
+        let (ref, t) = interleaved(reference: sgemmBody(m: m, n: n, k: kk), ours: body)
         ratios.append(ref / t)
         emit([("name", "conv-\(kind)-\(name)"), ("gflops", flops / t / 1e9), ("reference_gflops", flops / ref / 1e9),
               ("ratio", ref / t), ("ms", t * 1e3), ("batch", batch), ("threads", options.threads)])
