@@ -114,7 +114,7 @@ static void ck_affine_block(const float *x, float *y, int64_t hw, int64_t B, con
     for (int64_t j = 0; j < B; j++) {
       float v = x[p * B + j] * a[j];
       v = v + b[j];
-      y[p * B + j] = (relu && v < 0.0f) ? 0.0f : v;
+      y[p * B + j] = relu ? (v > 0.0f ? v : 0.0f) : v;
     }
   }
 }
@@ -138,43 +138,81 @@ void ck_channel_affine(const float *x, float *y, int64_t N, int64_t C, int64_t H
 }
 
 // ---- gradient sums: Σ g and Σ g·(x − mean[c]) per channel ----
+// With a ReLU mask (ms, mt non-null), g counts only where x·ms[c] + mt[c] > 0: the backward of
+// batch norm fused with the ReLU after it, computed exactly as the forward affine computed it.
+// g is loaded unconditionally (a conditional load keeps the loops from vectorizing).
 
 CK_CLONES
-static void ck_grad_plane_sums(const float *g, const float *x, int64_t n, float mean, double *sg, double *sgx) {
+static void ck_grad_plane_sums(const float *g, const float *x, int64_t n, float mean, const float *ms, const float *mt,
+                               double *sg, double *sgx) {
   double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
   int64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int k = 0; k < 4; k++) { double gv = g[i + k]; a[k] += gv; b[k] += gv * (double)(x[i + k] - mean); }
-  for (; i < n; i++) { double gv = g[i]; a[0] += gv; b[0] += gv * (double)(x[i] - mean); }
+  if (ms) {
+    const float s = *ms, t = *mt;
+    for (; i + 4 <= n; i += 4)
+      for (int k = 0; k < 4; k++) {
+        float v = x[i + k] * s;
+        v = v + t;
+        const float gl = g[i + k];
+        double gv = v > 0.0f ? gl : 0.0f;
+        a[k] += gv;
+        b[k] += gv * (double)(x[i + k] - mean);
+      }
+    for (; i < n; i++) {
+      float v = x[i] * s;
+      v = v + t;
+      const float gl = g[i];
+      double gv = v > 0.0f ? gl : 0.0f;
+      a[0] += gv;
+      b[0] += gv * (double)(x[i] - mean);
+    }
+  } else {
+    for (; i + 4 <= n; i += 4)
+      for (int k = 0; k < 4; k++) { double gv = g[i + k]; a[k] += gv; b[k] += gv * (double)(x[i + k] - mean); }
+    for (; i < n; i++) { double gv = g[i]; a[0] += gv; b[0] += gv * (double)(x[i] - mean); }
+  }
   *sg += (a[0] + a[1]) + (a[2] + a[3]);
   *sgx += (b[0] + b[1]) + (b[2] + b[3]);
 }
 
 CK_CLONES
 static void ck_grad_block_sums(const float *g, const float *x, int64_t hw, int64_t B, const float *mean,
-                               double *sg, double *sgx) {
-  for (int64_t p = 0; p < hw; p++)
-    for (int64_t j = 0; j < B; j++) {
-      double gv = g[p * B + j];
-      sg[j] += gv;
-      sgx[j] += gv * (double)(x[p * B + j] - mean[j]);
-    }
+                               const float *ms, const float *mt, double *sg, double *sgx) {
+  if (ms) {
+    for (int64_t p = 0; p < hw; p++)
+      for (int64_t j = 0; j < B; j++) {
+        float v = x[p * B + j] * ms[j];
+        v = v + mt[j];
+        const float gl = g[p * B + j];
+        double gv = v > 0.0f ? gl : 0.0f;
+        sg[j] += gv;
+        sgx[j] += gv * (double)(x[p * B + j] - mean[j]);
+      }
+  } else {
+    for (int64_t p = 0; p < hw; p++)
+      for (int64_t j = 0; j < B; j++) {
+        double gv = g[p * B + j];
+        sg[j] += gv;
+        sgx[j] += gv * (double)(x[p * B + j] - mean[j]);
+      }
+  }
 }
 
 static void ck_grad_sums_task(void *ctx, int64_t b, int64_t e) {
   const ck_ch_job *j = (const ck_ch_job *)ctx;
+  const float *ms = j->p1, *mt = j->p2;
   for (int64_t t = b; t < e; t++) {
     double sg[CK_MAXB] = {0}, sgx[CK_MAXB] = {0};
     if (j->B == 1) {
       for (int64_t n = 0; n < j->N; n++) {
         int64_t off = (n * j->C + t) * j->HW;
-        ck_grad_plane_sums(j->g + off, j->x + off, j->HW, j->p0[t], &sg[0], &sgx[0]);
+        ck_grad_plane_sums(j->g + off, j->x + off, j->HW, j->p0[t], ms ? ms + t : 0, ms ? mt + t : 0, &sg[0], &sgx[0]);
       }
     } else {
       int64_t cb = j->C / j->B;
       for (int64_t n = 0; n < j->N; n++) {
-        int64_t off = (n * cb + t) * j->HW * j->B;
-        ck_grad_block_sums(j->g + off, j->x + off, j->HW, j->B, j->p0 + t * j->B, sg, sgx);
+        int64_t off = (n * cb + t) * j->HW * j->B, c = t * j->B;
+        ck_grad_block_sums(j->g + off, j->x + off, j->HW, j->B, j->p0 + c, ms ? ms + c : 0, ms ? mt + c : 0, sg, sgx);
       }
     }
     for (int64_t k = 0; k < j->B; k++) { j->d0[t * j->B + k] = sg[k]; j->d1[t * j->B + k] = sgx[k]; }
@@ -182,46 +220,84 @@ static void ck_grad_sums_task(void *ctx, int64_t b, int64_t e) {
 }
 
 void ck_channel_grad_sums(const float *g, const float *x, int64_t N, int64_t C, int64_t HW, int64_t block,
-                          const float *mean, double *sum_g, double *sum_gx) {
-  ck_ch_job j = {x, g, 0, N, C, HW, block, mean, 0, 0, 0, 0, 0, sum_g, sum_gx, 0};
+                          const float *mean, const float *mask_scale, const float *mask_shift,
+                          double *sum_g, double *sum_gx) {
+  ck_ch_job j = {x, g, 0, N, C, HW, block, mean, mask_scale, mask_shift, 0, 0, 0, sum_g, sum_gx, 0};
   ck_parallel_for(C / block, 1, ck_grad_sums_task, &j);
 }
 
-// ---- dx = a[c]·g + b[c]·(x − mean[c]) + d[c] ----
+// ---- dx = a[c]·g + b[c]·(x − mean[c]) + d[c] (g masked as above when ms, mt are given) ----
 
 CK_CLONES
-static void ck_grad_input_plane(const float *g, const float *x, float *dx, int64_t n, float mean, float a, float b, float d) {
-  for (int64_t i = 0; i < n; i++) {
-    float t1 = a * g[i];
-    float t2 = b * (x[i] - mean);
-    dx[i] = (t1 + t2) + d;
+static void ck_grad_input_plane(const float *g, const float *x, float *dx, int64_t n, float mean, float a, float b, float d,
+                                const float *ms, const float *mt) {
+  if (ms) {
+    const float s = *ms, t = *mt;
+    for (int64_t i = 0; i < n; i++) {
+      float v = x[i] * s;
+      v = v + t;
+      const float gl = g[i];
+      float gv = v > 0.0f ? gl : 0.0f;
+      float t1 = a * gv;
+      float t2 = b * (x[i] - mean);
+      dx[i] = (t1 + t2) + d;
+    }
+  } else {
+    for (int64_t i = 0; i < n; i++) {
+      float t1 = a * g[i];
+      float t2 = b * (x[i] - mean);
+      dx[i] = (t1 + t2) + d;
+    }
   }
 }
 
 CK_CLONES
 static void ck_grad_input_block(const float *g, const float *x, float *dx, int64_t hw, int64_t B, const float *mean,
-                                const float *a, const float *b, const float *d) {
-  for (int64_t p = 0; p < hw; p++)
-    for (int64_t j = 0; j < B; j++) {
-      float t1 = a[j] * g[p * B + j];
-      float t2 = b[j] * (x[p * B + j] - mean[j]);
-      dx[p * B + j] = (t1 + t2) + d[j];
-    }
+                                const float *a, const float *b, const float *d, const float *ms, const float *mt) {
+  if (ms) {
+    for (int64_t p = 0; p < hw; p++)
+      for (int64_t j = 0; j < B; j++) {
+        float v = x[p * B + j] * ms[j];
+        v = v + mt[j];
+        const float gl = g[p * B + j];
+        float gv = v > 0.0f ? gl : 0.0f;
+        float t1 = a[j] * gv;
+        float t2 = b[j] * (x[p * B + j] - mean[j]);
+        dx[p * B + j] = (t1 + t2) + d[j];
+      }
+  } else {
+    for (int64_t p = 0; p < hw; p++)
+      for (int64_t j = 0; j < B; j++) {
+        float t1 = a[j] * g[p * B + j];
+        float t2 = b[j] * (x[p * B + j] - mean[j]);
+        dx[p * B + j] = (t1 + t2) + d[j];
+      }
+  }
 }
 
+typedef struct {
+  const float *g, *x, *mean, *a, *b, *d, *ms, *mt;
+  float *dx;
+  int64_t C, HW, B;
+} ck_grad_input_job;
+
 static void ck_grad_input_task(void *ctx, int64_t b, int64_t e) {
-  const ck_ch_job *j = (const ck_ch_job *)ctx;
+  const ck_grad_input_job *j = (const ck_grad_input_job *)ctx;
   int64_t groups = j->C / j->B, len = j->HW * j->B;
   for (int64_t p = b; p < e; p++) {
     int64_t c = (p % groups) * j->B, off = p * len;
-    if (j->B == 1) ck_grad_input_plane(j->g + off, j->x + off, j->y + off, len, j->p0[c], j->p1[c], j->p2[c], j->p3[c]);
-    else ck_grad_input_block(j->g + off, j->x + off, j->y + off, j->HW, j->B, j->p0 + c, j->p1 + c, j->p2 + c, j->p3 + c);
+    const float *ms = j->ms ? j->ms + c : 0, *mt = j->ms ? j->mt + c : 0;
+    if (j->B == 1)
+      ck_grad_input_plane(j->g + off, j->x + off, j->dx + off, len, j->mean[c], j->a[c], j->b[c], j->d[c], ms, mt);
+    else
+      ck_grad_input_block(j->g + off, j->x + off, j->dx + off, j->HW, j->B, j->mean + c, j->a + c, j->b + c, j->d + c, ms, mt);
   }
 }
 
 void ck_channel_grad_input(const float *g, const float *x, float *dx, int64_t N, int64_t C, int64_t HW, int64_t block,
-                           const float *mean, const float *a, const float *b, const float *d) {
-  ck_ch_job j = {x, g, dx, N, C, HW, block, mean, a, b, d, 0, 0, 0, 0, 0};
+                           const float *mean, const float *a, const float *b, const float *d,
+                           const float *mask_scale, const float *mask_shift) {
+  ck_grad_input_job j = {g, x, mean, a, b, d, mask_scale, mask_shift, dx, C, HW, block};
   ck_parallel_for(N * (C / block), ck_plane_grain(HW * block), ck_grad_input_task, &j);
 }
 

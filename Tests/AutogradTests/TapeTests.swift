@@ -102,5 +102,27 @@ import TestSupport
     #expect(maxAbsDifference(gf[gamma]!, gc[gamma]!) < 1e-3)
     #expect(maxAbsDifference(gf[beta]!, gc[beta]!) < 1e-3)
   }
+
+  /// Batch norm with the ReLU fused in gives the bits of batch norm followed by ReLU, forward and
+  /// backward, in row-major and in channel-blocked layout.
+  @Test(arguments: [false, true])
+  func fusedReLUMatchesSeparateReLUBitwise(blocked: Bool) {
+    let c = blocked ? 16 : 3
+    var x0 = randomTensor([4, c, 5, 7], seed: 5, low: -2, high: 2)
+    if blocked { x0 = Kernels.convertLayout(x0, to: .channelBlocked(8)) }
+    let gamma = Parameter(randomTensor([c], seed: 6, low: -1.5, high: 1.5)), beta = Parameter(randomTensor([c], seed: 7))
+    let weights = randomTensor([4, c, 5, 7], seed: 8)
+    func run(fused: Bool) -> ([Float], [[Float]]) {
+      let (x, xk) = x0.trackingGradients()
+      let y = fused ? Tensor.batchNorm(x, gamma: gamma.tensor, beta: beta.tensor, epsilon: 1e-5, relu: true).output
+                    : Tensor.batchNorm(x, gamma: gamma.tensor, beta: beta.tensor, epsilon: 1e-5).output.relu()
+      let g = gradients(of: (y * weights).sum())
+      return (y.scalars, [g[xk]!.scalars, g[gamma]!.scalars, g[beta]!.scalars])
+    }
+    let (yf, gf) = run(fused: true), (ys, gs) = run(fused: false)
+    #expect(yf.contains(0) && yf.contains { $0 > 0 })
+    #expect(yf.map(\.bitPattern) == ys.map(\.bitPattern))
+    #expect(zip(gf, gs).allSatisfy { $0.map(\.bitPattern) == $1.map(\.bitPattern) })
+  }
 }
 import Glibc

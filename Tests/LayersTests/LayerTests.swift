@@ -17,6 +17,31 @@ import TestSupport
     #expect(Tanh()(Tensor([0])).scalars == [0])
   }
 
+  /// In training, a ReLU that only reads a batch norm is fused into it (Model.forward): loss,
+  /// every gradient and the running statistics carry the same bits as the unfused layers (an
+  /// observer turns fusion off).
+  @Test func fusedBatchNormReLUMatchesSeparateLayersBitwise() {
+    var rng = RandomGenerator(seed: 3)
+    let x = Tensor.normal([8, 3, 12, 12], using: &rng)
+    let labels = (0..<8).map { $0 % 10 }
+    func run(fused: Bool) -> (Float, [[Float]], [[Float]]) {
+      let model = CIFARResNet.resnet20(seed: 5)
+      model.setPhase(.training)
+      let (loss, g) = valueWithGradients {
+        let y = fused ? model(x) : model.forward([x], observe: { _, _ in })[0]
+        return y.softmaxCrossEntropy(labels: labels)
+      }
+      return (loss.scalars[0], model.parameters.map { g[$0]!.scalars }, model.namedBuffers.map { $0.buffer.value.scalars })
+    }
+    let (fusedLoss, fusedGrads, fusedStats) = run(fused: true)
+    let (loss, grads, stats) = run(fused: false)
+    #expect(fusedLoss.bitPattern == loss.bitPattern)
+    #expect(fusedGrads.count == grads.count && fusedGrads.count > 0)
+    #expect(zip(fusedGrads, grads).allSatisfy { $0.map(\.bitPattern) == $1.map(\.bitPattern) })
+    #expect(zip(fusedStats, stats).allSatisfy { $0.map(\.bitPattern) == $1.map(\.bitPattern) })
+    #expect(grads.allSatisfy { g in g.contains { $0 != 0 } })
+  }
+
   @Test func shapeLayers() {
     let x = Tensor((0..<16).map(Float.init), shape: [1, 1, 4, 4])
     #expect(Flatten()(x).shape == [1, 16])

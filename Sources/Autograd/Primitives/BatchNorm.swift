@@ -5,13 +5,15 @@ extension Tensor {
   /// one primitive: the composite form costs several extra passes over the activations (see
   /// `qat-bench train-step`); `AutogradTests` checks this primitive against the composite.
   /// Returns the output and the batch mean and biased variance (for running statistics).
-  public static func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float)
+  /// With `relu`, the ReLU that follows is fused in: one pass less forward and backward, the
+  /// same bits as the two separate operations.
+  public static func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, relu: Bool = false)
     -> (output: Tensor, mean: [Float], variance: [Float]) {
-    batchNorm(x, gamma: gamma, beta: beta, epsilons: [Float](repeating: epsilon, count: x.shape[1]))
+    batchNorm(x, gamma: gamma, beta: beta, epsilons: [Float](repeating: epsilon, count: x.shape[1]), relu: relu)
   }
 
   /// Batch normalisation with one ε per channel (QAT's Conv+BN normalises y/s as y with ε·s²).
-  public static func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilons: [Float])
+  public static func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilons: [Float], relu: Bool = false)
     -> (output: Tensor, mean: [Float], variance: [Float]) {
     let c = x.shape[1]
     precondition(gamma.shape == [c] && beta.shape == [c] && epsilons.count == c,
@@ -22,9 +24,11 @@ extension Tensor {
     let scale = (0..<c).map { gv[$0] * invStd[$0] }
     let shift = (0..<c).map { bv[$0] - mean[$0] * scale[$0] }
     let xv = x.detached
-    let y = Kernels.channelAffine(x, scale: scale, shift: shift).recorded(from: [x, gamma, beta]) { g in
+    // The ReLU's backward is the mask x·scale + shift > 0, recomputed exactly as the forward did.
+    let mask = relu ? (scale: scale, shift: shift) : nil
+    let y = Kernels.channelAffine(x, scale: scale, shift: shift, relu: relu).recorded(from: [x, gamma, beta]) { g in
       let g = Kernels.convertLayout(g, to: xv.layout)
-      let (sumG, sumGX) = Kernels.channelGradSums(g, xv, mean: mean)
+      let (sumG, sumGX) = Kernels.channelGradSums(g, xv, mean: mean, reluMask: mask)
       let m = Double(xv.count / c)
       var a = [Float](repeating: 0, count: c), b = a, d = a, dGamma = a, dBeta = a
       for k in 0..<c {
@@ -35,7 +39,7 @@ extension Tensor {
         dGamma[k] = Float(s * sumGX[k])
         dBeta[k] = Float(sumG[k])
       }
-      let dx = Kernels.channelGradInput(g, xv, mean: mean, a: a, b: b, d: d)
+      let dx = Kernels.channelGradInput(g, xv, mean: mean, a: a, b: b, d: d, reluMask: mask)
       return [dx, Tensor(dGamma), Tensor(dBeta)]
     }
     return (y, mean, variance)

@@ -69,12 +69,15 @@ void ck_channel_stats(const float *x, int64_t N, int64_t C, int64_t HW, int64_t 
 /// y = x * scale[c] + shift[c]; relu != 0 clamps at 0 afterwards
 void ck_channel_affine(const float *x, float *y, int64_t N, int64_t C, int64_t HW, int64_t block,
                        const float *scale, const float *shift, int relu);
-/// per channel: sum_g = sum(g), sum_gx = sum(g * (x - mean[c]))
+/// per channel: sum_g = sum(g), sum_gx = sum(g * (x - mean[c])). With mask_scale and mask_shift
+/// (else NULL), g counts only where x * mask_scale[c] + mask_shift[c] > 0 (a fused ReLU's backward).
 void ck_channel_grad_sums(const float *g, const float *x, int64_t N, int64_t C, int64_t HW, int64_t block,
-                          const float *mean, double *sum_g, double *sum_gx);
-/// per channel: dx = a[c] * g + b[c] * (x - mean[c]) + d[c]
+                          const float *mean, const float *mask_scale, const float *mask_shift,
+                          double *sum_g, double *sum_gx);
+/// per channel: dx = a[c] * g + b[c] * (x - mean[c]) + d[c], g masked as in ck_channel_grad_sums
 void ck_channel_grad_input(const float *g, const float *x, float *dx, int64_t N, int64_t C, int64_t HW, int64_t block,
-                           const float *mean, const float *a, const float *b, const float *d);
+                           const float *mean, const float *a, const float *b, const float *d,
+                           const float *mask_scale, const float *mask_shift);
 /// per channel sums of x over N and HW (double accumulation)
 void ck_channel_sums(const float *x, int64_t N, int64_t C, int64_t HW, int64_t block, double *sums);
 /// NCHW <-> nChw{block}c (to_blocked != 0: plain x to blocked y)

@@ -49,18 +49,30 @@ public final class Model: @unchecked Sendable {
     precondition(inputs.count == inputNodes.count, "Model: \(inputs.count) inputs for \(inputNodes.count) input nodes")
     var values = [Tensor?](repeating: nil, count: nodes.count)
     for (k, i) in inputNodes.enumerated() { values[i] = inputs[k] }
+    var fusedInto = -1  // a ReLU whose output its batch norm already produced
     for (i, node) in nodes.enumerated() {
+      if i == fusedInto { continue }
       if node.layer is Input {
         if let v = values[i] { observe?(i, v) }
         continue
       }
       let args = node.inputs.map { values[$0]! }
-      let y = node.layer.forward(args)
-      values[i] = y
-      observe?(i, y)
+      if observe == nil, let bn = node.layer as? BatchNorm2D, bn.phase == .training, reluFusesInto(i) {
+        values[i + 1] = bn.forward(args, fusingReLU: true)
+        fusedInto = i + 1
+      } else {
+        let y = node.layer.forward(args)
+        values[i] = y
+        observe?(i, y)
+      }
       for j in node.inputs where lastUse[j] == i { values[j] = nil }
     }
     return outputNodes.map { values[$0]! }
+  }
+
+  /// Node i + 1 is a ReLU and the only reader of node i's output (which is not a model output).
+  private func reluFusesInto(_ i: Int) -> Bool {
+    i + 1 < nodes.count && nodes[i + 1].layer is ReLU && nodes[i + 1].inputs == [i] && lastUse[i] == i + 1
   }
 
   /// Forward for single-input, single-output models.

@@ -40,26 +40,41 @@ extension Kernels {
     return out
   }
 
-  /// Per channel: (Σ g, Σ g·(x − mean[c])) in double.
-  public static func channelGradSums(_ g: Tensor, _ x: Tensor, mean: [Float]) -> (sumG: [Double], sumGX: [Double]) {
+  /// Per channel: (Σ g, Σ g·(x − mean[c])) in double. With `reluMask` (the scale and shift of a
+  /// batch norm whose ReLU was fused into it), g counts only where x·scale[c] + shift[c] > 0.
+  public static func channelGradSums(_ g: Tensor, _ x: Tensor, mean: [Float], reluMask: (scale: [Float], shift: [Float])? = nil)
+    -> (sumG: [Double], sumGX: [Double]) {
     precondition(g.shape == x.shape, "channelGradSums: gradient \(g.shape) and input \(x.shape) differ")
     let g = convertLayout(g, to: x.layout)
     let (n, c, hw) = channelDims(x, "channelGradSums")
     var sg = [Double](repeating: 0, count: c), sgx = sg
-    sg.withUnsafeMutableBufferPointer { a in
-      sgx.withUnsafeMutableBufferPointer { b in
-        ck_channel_grad_sums(g.storagePointer, x.storagePointer, Int64(n), Int64(c), Int64(hw), block(x), mean, a.baseAddress, b.baseAddress)
+    withMask(reluMask) { ms, mt in
+      sg.withUnsafeMutableBufferPointer { a in
+        sgx.withUnsafeMutableBufferPointer { b in
+          ck_channel_grad_sums(g.storagePointer, x.storagePointer, Int64(n), Int64(c), Int64(hw), block(x), mean, ms, mt,
+                               a.baseAddress, b.baseAddress)
+        }
       }
     }
     return (sg, sgx)
   }
 
-  /// Per channel: dx = a[c]·g + b[c]·(x − mean[c]) + d[c].
-  public static func channelGradInput(_ g: Tensor, _ x: Tensor, mean: [Float], a: [Float], b: [Float], d: [Float]) -> Tensor {
+  /// Per channel: dx = a[c]·g + b[c]·(x − mean[c]) + d[c], g masked as in `channelGradSums`.
+  public static func channelGradInput(_ g: Tensor, _ x: Tensor, mean: [Float], a: [Float], b: [Float], d: [Float],
+                                      reluMask: (scale: [Float], shift: [Float])? = nil) -> Tensor {
     let (n, c, hw) = channelDims(x, "channelGradInput")
     let g = convertLayout(g, to: x.layout)
     let out = Tensor(uninitializedShape: x.shape, layout: x.layout)
-    ck_channel_grad_input(g.storagePointer, x.storagePointer, out.storagePointer, Int64(n), Int64(c), Int64(hw), block(x), mean, a, b, d)
+    withMask(reluMask) { ms, mt in
+      ck_channel_grad_input(g.storagePointer, x.storagePointer, out.storagePointer, Int64(n), Int64(c), Int64(hw), block(x),
+                            mean, a, b, d, ms, mt)
+    }
     return out
+  }
+
+  private static func withMask(_ mask: (scale: [Float], shift: [Float])?,
+                               _ body: (UnsafePointer<Float>?, UnsafePointer<Float>?) -> Void) {
+    guard let mask else { return body(nil, nil) }
+    mask.scale.withUnsafeBufferPointer { s in mask.shift.withUnsafeBufferPointer { t in body(s.baseAddress, t.baseAddress) } }
   }
 }
