@@ -219,3 +219,25 @@ void ck_in_range_mask(const float *x, float *y, int64_t n, float lo, float hi) {
   ck_map_job j = {x, y, lo, hi, 0, 0, 0, 4};
   ck_parallel_for(n, CK_GRAIN, ck_map_task, &j);
 }
+
+// ---------- y = relu(a + b) (a residual sum and the ReLU after it, one pass) ----------
+
+typedef struct {
+  const float *a, *b;
+  float *y;
+} ck_pair_job;
+
+CK_CLONES
+static void ck_add_relu_range(const float *a, const float *b, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) { float v = a[i] + b[i]; y[i] = v > 0.0f ? v : 0.0f; }
+}
+
+static void ck_add_relu_task(void *ctx, int64_t b, int64_t e) {
+  const ck_pair_job *j = (const ck_pair_job *)ctx;
+  ck_add_relu_range(j->a + b, j->b + b, j->y + b, e - b);
+}
+
+void ck_add_relu(const float *a, const float *b, float *y, int64_t n) {
+  ck_pair_job j = {a, b, y};
+  ck_parallel_for(n, CK_GRAIN, ck_add_relu_task, &j);
+}

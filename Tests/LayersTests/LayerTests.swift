@@ -17,10 +17,10 @@ import TestSupport
     #expect(Tanh()(Tensor([0])).scalars == [0])
   }
 
-  /// In training, a ReLU that only reads a batch norm is fused into it (Model.forward): loss,
-  /// every gradient and the running statistics carry the same bits as the unfused layers (an
-  /// observer turns fusion off).
-  @Test func fusedBatchNormReLUMatchesSeparateLayersBitwise() {
+  /// In training, a ReLU that only reads a batch norm or a two-input Add is fused into it
+  /// (Model.forward): loss, every gradient and the running statistics carry the same bits as the
+  /// unfused layers (an observer turns fusion off).
+  @Test func fusedReLUMatchesSeparateLayersBitwise() {
     var rng = RandomGenerator(seed: 3)
     let x = Tensor.normal([8, 3, 12, 12], using: &rng)
     let labels = (0..<8).map { $0 % 10 }

@@ -43,6 +43,15 @@ extension Tensor {
     return y.recorded(from: [self]) { g in [Kernels.select(y, g, Tensor(scalar: 0))] }
   }
 
+  /// relu(a + b) in one pass (a residual sum and its ReLU): the bits of `(a + b).relu()`.
+  public static func addReLU(_ a: Tensor, _ b: Tensor) -> Tensor {
+    let y = Kernels.addReLU(a, b)
+    return y.recorded(from: [a, b]) { g in
+      let masked = Kernels.select(y, g, Tensor(scalar: 0))
+      return [masked, masked]
+    }
+  }
+
   public func squared() -> Tensor {
     let x = detached
     return Kernels.unary(.square, self).recorded(from: [self]) { g in

@@ -36,6 +36,8 @@ typedef enum {
 } ck_unary_op;
 
 void ck_unary(ck_unary_op op, const float *x, float *y, int64_t n);
+/// y = relu(a + b), same-length contiguous operands (the sum rounded first, as add then ReLU)
+void ck_add_relu(const float *a, const float *b, float *y, int64_t n);
 void ck_round(const float *x, float *y, int64_t n, ck_rounding rule);
 void ck_clamp(const float *x, float *y, int64_t n, float lo, float hi);
 /// y = x * a + b (two roundings, never fused)

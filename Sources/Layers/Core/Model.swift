@@ -49,7 +49,7 @@ public final class Model: @unchecked Sendable {
     precondition(inputs.count == inputNodes.count, "Model: \(inputs.count) inputs for \(inputNodes.count) input nodes")
     var values = [Tensor?](repeating: nil, count: nodes.count)
     for (k, i) in inputNodes.enumerated() { values[i] = inputs[k] }
-    var fusedInto = -1  // a ReLU whose output its batch norm already produced
+    var fusedInto = -1  // a ReLU whose output the node before it already produced
     for (i, node) in nodes.enumerated() {
       if i == fusedInto { continue }
       if node.layer is Input {
@@ -59,6 +59,9 @@ public final class Model: @unchecked Sendable {
       let args = node.inputs.map { values[$0]! }
       if observe == nil, let bn = node.layer as? BatchNorm2D, bn.phase == .training, reluFusesInto(i) {
         values[i + 1] = bn.forward(args, fusingReLU: true)
+        fusedInto = i + 1
+      } else if observe == nil, node.layer is Add, args.count == 2, args[0].shape == args[1].shape, reluFusesInto(i) {
+        values[i + 1] = Tensor.addReLU(args[0], args[1])
         fusedInto = i + 1
       } else {
         let y = node.layer.forward(args)

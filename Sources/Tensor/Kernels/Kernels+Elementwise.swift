@@ -95,6 +95,16 @@ extension Kernels {
     binary(op, a, Tensor(scalar: b))
   }
 
+  /// relu(a + b) in one pass, for operands of one shape (in the blocked operand's layout, if any).
+  public static func addReLU(_ a: Tensor, _ b: Tensor) -> Tensor {
+    precondition(a.shape == b.shape, "addReLU: shapes \(a.shape) and \(b.shape) differ")
+    let layout = a.layout == .rowMajor ? b.layout : a.layout
+    let (a, b) = (convertLayout(a, to: layout), convertLayout(b, to: layout))
+    let out = Tensor(uninitializedShape: a.shape, layout: a.layout)
+    withExtendedLifetime((a, b)) { ck_add_relu(a.storagePointer, b.storagePointer, out.storagePointer, Int64(a.count)) }
+    return out
+  }
+
   public static func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
     let out = Tensor(uninitializedShape: x.shape, layout: x.layout)
     ck_unary(op.c, x.storagePointer, out.storagePointer, Int64(x.count))
