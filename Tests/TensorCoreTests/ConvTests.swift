@@ -21,6 +21,12 @@ import TestSupport
     Case(input: [2, 2, 7, 9], outChannels: 3, kernel: (5, 3), geometry: ConvGeometry(stride: (1, 1), padding: (2, 1, 1, 0))),
     Case(input: [2, 3, 5, 70], outChannels: 5, kernel: (3, 3), geometry: ConvGeometry(stride: 1, padding: 1)),
     Case(input: [1, 1, 6, 6], outChannels: 2, kernel: (2, 2), geometry: ConvGeometry()),
+    // 3-wide kernels with output channels a multiple of 8 (the register-tiled weight gradient):
+    // tiles of 1, 2 and 3 channel blocks, strides 1 and 2, asymmetric padding, a 5-row kernel
+    Case(input: [2, 5, 9, 11], outChannels: 8, kernel: (3, 3), geometry: ConvGeometry(stride: 1, padding: 1)),
+    Case(input: [3, 4, 10, 9], outChannels: 40, kernel: (5, 3), geometry: ConvGeometry(stride: (2, 1), padding: (2, 1, 1, 0))),
+    Case(input: [2, 16, 8, 8], outChannels: 56, kernel: (3, 3), geometry: ConvGeometry(stride: 2, padding: 1)),
+    Case(input: [1, 3, 7, 7], outChannels: 24, kernel: (1, 3), geometry: ConvGeometry(stride: (1, 1), padding: (0, 1, 0, 1))),
   ]
 
   @Test(arguments: cases)
@@ -62,6 +68,26 @@ import TestSupport
                                              inputShape: x.shape, geometry: g)
     #expect(plain.scalars == blocked.scalars)
     #expect(maxAbsDifference(plain, referenceConv2dBackward(gy, x, w, g).0) < 1e-4)
+  }
+
+  /// The weight gradient reads channel-blocked inputs and gradients (as the training step passes
+  /// them) with the same bits as row-major ones, and does not depend on the thread count.
+  @Test func weightGradientFromBlockedOperandsAndAnyThreadCount() {
+    let g = ConvGeometry(stride: 2, padding: 1)
+    let x = randomTensor([20, 16, 9, 9], seed: 10), w = randomTensor([32, 16, 3, 3], seed: 11)
+    let gy = randomTensor(g.outputShape(input: x.shape, weight: w.shape), seed: 12)
+    let plain = Kernels.conv2dBackwardWeights(gy, input: x, weightShape: w.shape, geometry: g, withBias: true)
+    let blocked = Kernels.conv2dBackwardWeights(Kernels.convertLayout(gy, to: .channelBlocked(8)),
+                                                input: Kernels.convertLayout(x, to: .channelBlocked(8)),
+                                                weightShape: w.shape, geometry: g, withBias: true)
+    let previous = Threading.threads
+    Threading.configure(threads: previous == 1 ? 2 : 1)
+    let other = Kernels.conv2dBackwardWeights(gy, input: x, weightShape: w.shape, geometry: g, withBias: true)
+    Threading.configure(threads: previous)
+    #expect(plain.weight.scalars == blocked.weight.scalars && plain.bias!.scalars == blocked.bias!.scalars)
+    #expect(plain.weight.scalars == other.weight.scalars && plain.bias!.scalars == other.bias!.scalars)
+    let (_, rdw, rdb) = referenceConv2dBackward(gy, x, w, g)
+    #expect(maxAbsDifference(plain.weight, rdw) < 1e-4 && maxAbsDifference(plain.bias!, rdb) < 1e-4)
   }
 
   /// Integer-valued operands within 2^24 give exact results, whatever the kernel's summation order

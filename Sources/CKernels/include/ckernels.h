@@ -201,4 +201,13 @@ void ck_adam_update(float *p, const float *g, float *m, float *v, int64_t n, flo
 void ck_conv_bwd_data_direct(const float *dy, int dy_block, const float *w, float *dx, int64_t n, int c, int h, int wd,
                              int o, int oh, int ow, int kh, int kw, int pt, int pl);
 
+// ---- convolution weight gradient, 3-wide kernels, output channels a multiple of 8 (AVX2 + FMA) ----
+/// 1 when the machine has AVX2 and FMA (ck_conv_bwd_weight_k3 needs both).
+int ck_conv_bwd_weight_k3_available(void);
+/// dw [o, c, kh, 3] from x [n, c, h, w] (row-major, or nChw{x_block}c) and dy in nChw8c
+/// [n, o/8, oh, ow, 8]; stride (sh, sw), top/left padding (pt, pl), no dilation, one group.
+/// Returns 0, or -1 when scratch memory could not be allocated (dw untouched).
+int ck_conv_bwd_weight_k3(const float *x, int x_block, const float *dy, float *dw, int64_t n, int c, int h, int w,
+                          int o, int oh, int ow, int kh, int sh, int sw, int pt, int pl);
+
 #endif

@@ -61,6 +61,10 @@ extension Kernels {
                                            withBias: Bool) -> (weight: Tensor, bias: Tensor?) {
     let outShape = g.outputShape(input: x.shape, weight: weightShape)
     precondition(gy.shape == outShape, "conv2dBackwardWeights: gradient \(gy.shape) does not match output \(outShape)")
+    if usesDirectBackwardWeights(input: x.shape, weight: weightShape, geometry: g),
+       let result = directBackwardWeights(gy, input: x, weightShape: weightShape, geometry: g, withBias: withBias) {
+      return result
+    }
     let plan = ConvPlan.get(.backwardWeights, input: x.shape, weight: weightShape, geometry: g, hasBias: withBias)
     var run = ConvRun(plan)
     run.input(dnnlArgSrc, plan.source, x)
@@ -70,6 +74,31 @@ extension Kernels {
     if let db { run.bias(dnnlArgDiffBias, plan.bias!, db) }
     run.execute()
     return (dw.rowMajor, db)
+  }
+}
+
+extension Kernels {
+  /// 3-wide kernels, output channels a multiple of 8, stride any, no dilation, one group, on an
+  /// AVX2 + FMA machine: the register-tiled C kernel.
+  static func usesDirectBackwardWeights(input: Shape, weight: Shape, geometry g: ConvGeometry) -> Bool {
+    weight[3] == 3 && weight[0] % 8 == 0 && g.groups == 1 && g.dilationH == 1 && g.dilationW == 1
+      && ck_conv_bwd_weight_k3_available() != 0
+  }
+
+  /// nil when the kernel could not allocate its scratch memory (oneDNN then runs instead).
+  static func directBackwardWeights(_ gy: Tensor, input x: Tensor, weightShape: Shape, geometry g: ConvGeometry,
+                                    withBias: Bool) -> (weight: Tensor, bias: Tensor?)? {
+    let dy = convertLayout(gy, to: .channelBlocked(8))
+    let dw = Tensor(uninitializedShape: weightShape)
+    // x is read in its own layout (row-major or channel-blocked)
+    let status = withExtendedLifetime((dy, x)) {
+      ck_conv_bwd_weight_k3(x.storagePointer, Int32(x.layout.block), dy.storagePointer, dw.storagePointer,
+                            Int64(x.shape[0]), Int32(x.shape[1]), Int32(x.shape[2]), Int32(x.shape[3]),
+                            Int32(weightShape[0]), Int32(gy.shape[2]), Int32(gy.shape[3]), Int32(weightShape[2]),
+                            Int32(g.strideH), Int32(g.strideW), Int32(g.padTop), Int32(g.padLeft))
+    }
+    guard status == 0 else { return nil }
+    return (dw, withBias ? Tensor(channelSums(dy).map(Float.init)) : nil)
   }
 }
 
