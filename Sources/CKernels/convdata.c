@@ -16,6 +16,7 @@ typedef struct {
   const float *dy, *w;
   float *dx;
   int c, h, wd, o, oh, ow, kh, kw, pt, pl, dy_block;
+  int failed;
 } ck_bwd_data_job;
 
 #define CK_COLS 32
@@ -67,12 +68,14 @@ static void ck_bwd_data_task(void *ctx, int64_t b, int64_t e) {
   // Row stride: every 32-column read of the last chunk stays inside the row.
   int64_t pws = ((j->wd + CK_COLS - 1) / CK_COLS) * CK_COLS + j->kw - 1;
   float *pad = malloc(sizeof(float) * (size_t)(j->o * ph * pws));
+  if (!pad) { __atomic_store_n(&((ck_bwd_data_job *)ctx)->failed, 1, __ATOMIC_RELAXED); return; }
   for (int64_t i = b; i < e; i++) ck_bwd_data_image(j, i, pad, ph, pws);
   free(pad);
 }
 
-void ck_conv_bwd_data_direct(const float *dy, int dy_block, const float *w, float *dx, int64_t n, int c, int h, int wd,
-                             int o, int oh, int ow, int kh, int kw, int pt, int pl) {
-  ck_bwd_data_job j = {dy, w, dx, c, h, wd, o, oh, ow, kh, kw, pt, pl, dy_block};
+int ck_conv_bwd_data_direct(const float *dy, int dy_block, const float *w, float *dx, int64_t n, int c, int h, int wd,
+                            int o, int oh, int ow, int kh, int kw, int pt, int pl) {
+  ck_bwd_data_job j = {dy, w, dx, c, h, wd, o, oh, ow, kh, kw, pt, pl, dy_block, 0};
   ck_parallel_for(n, 1, ck_bwd_data_task, &j);
+  return j.failed ? -1 : 0;
 }

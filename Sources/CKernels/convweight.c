@@ -156,6 +156,10 @@ int ck_conv_bwd_weight_k3(const float *x, int x_block, const float *dy, float *d
                           int o, int oh, int ow, int kh, int sh, int sw, int pt, int pl) {
   int hp = (oh - 1) * sh + kh, wp = (ow - 1) * sw + 3;
   int64_t taps = (int64_t)c * kh * 3, psize = taps * o, per_chunk = CK_WG_CHUNK;
+  if (n <= 0) {  // no images: a zero gradient
+    memset(dw, 0, sizeof(float) * (size_t)psize);
+    return 0;
+  }
   while (per_chunk < n && ((n + per_chunk - 1) / per_chunk) * psize * (int64_t)sizeof(float) > CK_WG_PARTIAL_BYTES)
     per_chunk *= 2;
   int64_t chunks = (n + per_chunk - 1) / per_chunk;

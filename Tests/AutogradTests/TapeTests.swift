@@ -103,6 +103,22 @@ import TestSupport
     #expect(maxAbsDifference(gf[beta]!, gc[beta]!) < 1e-3)
   }
 
+  /// relu(a + b) in one pass gives the bits of (a + b).relu(), forward and backward, with mixed
+  /// layouts and with one tensor as both operands.
+  @Test func addReLUMatchesAddThenReLUBitwise() {
+    let a0 = randomTensor([2, 16, 3, 5], seed: 9, low: -2, high: 2), b0 = randomTensor([2, 16, 3, 5], seed: 10, low: -2, high: 2)
+    let weights = randomTensor([2, 16, 3, 5], seed: 11)
+    for (a1, b1) in [(a0, b0), (Kernels.convertLayout(a0, to: .channelBlocked(8)), b0), (a0, a0)] {
+      let (a, ak) = a1.trackingGradients()
+      let b = a1.scalars == b1.scalars ? a : b1.trackingGradients().0
+      let fused = Tensor.addReLU(a, b), separate = (a + b).relu()
+      #expect(fused.scalars.map(\.bitPattern) == separate.scalars.map(\.bitPattern))
+      #expect(fused.scalars.contains(0))
+      let gf = gradients(of: (fused * weights).sum())[ak]!, gs = gradients(of: (separate * weights).sum())[ak]!
+      #expect(gf.scalars.map(\.bitPattern) == gs.scalars.map(\.bitPattern))
+    }
+  }
+
   /// Batch norm with the ReLU fused in gives the bits of batch norm followed by ReLU, forward and
   /// backward, in row-major and in channel-blocked layout.
   @Test(arguments: [false, true])

@@ -42,6 +42,28 @@ import TestSupport
     #expect(grads.allSatisfy { g in g.contains { $0 != 0 } })
   }
 
+  /// Where a batch norm's or an Add's output has a second reader or is a model output, nothing is
+  /// fused and every output equals the unfused run; in inference the ReLU runs separately.
+  @Test func fusionLeavesSharedOutputsAndInferenceAlone() {
+    var b = ModelBuilder(seed: 4)
+    let x = b.input(shape: [8, 5, 5])
+    let bn = b.add("bn", BatchNorm2D(8), x)
+    let relu = b.add("relu", ReLU(), bn)
+    let sum = b.add("sum", Add(), [relu, bn])  // bn read twice: not fused
+    let relu2 = b.add("relu2", ReLU(), sum)    // sum read by relu2 and output: not fused
+    let bn2 = b.add("bn2", BatchNorm2D(8), relu2)
+    let relu3 = b.add("relu3", ReLU(), bn2)    // fused in training
+    let model = b.build(outputs: [relu3, sum])
+    let input = randomTensor([3, 8, 5, 5], seed: 9, low: -2, high: 2)
+    for phase in [Phase.training, .inference] {
+      model.setPhase(phase)
+      let fused = model.forward([input]).map(\.scalars)
+      let separate = model.forward([input], observe: { _, _ in }).map(\.scalars)
+      #expect(fused.map { $0.map(\.bitPattern) } == separate.map { $0.map(\.bitPattern) })
+      #expect(fused[0].contains(0) && fused[1].contains { $0 < 0 })
+    }
+  }
+
   @Test func shapeLayers() {
     let x = Tensor((0..<16).map(Float.init), shape: [1, 1, 4, 4])
     #expect(Flatten()(x).shape == [1, 16])

@@ -27,6 +27,7 @@ import TestSupport
     Case(input: [3, 4, 10, 9], outChannels: 40, kernel: (5, 3), geometry: ConvGeometry(stride: (2, 1), padding: (2, 1, 1, 0))),
     Case(input: [2, 16, 8, 8], outChannels: 56, kernel: (3, 3), geometry: ConvGeometry(stride: 2, padding: 1)),
     Case(input: [1, 3, 7, 7], outChannels: 24, kernel: (1, 3), geometry: ConvGeometry(stride: (1, 1), padding: (0, 1, 0, 1))),
+    Case(input: [2, 3, 6, 6], outChannels: 8, kernel: (3, 3), geometry: ConvGeometry(stride: (1, 1), padding: (4, 1, 5, 2))),
   ]
 
   @Test(arguments: cases)
@@ -84,10 +85,21 @@ import TestSupport
     Threading.configure(threads: previous == 1 ? 2 : 1)
     let other = Kernels.conv2dBackwardWeights(gy, input: x, weightShape: w.shape, geometry: g, withBias: true)
     Threading.configure(threads: previous)
+    let blocked16 = Kernels.conv2dBackwardWeights(gy, input: Kernels.convertLayout(x, to: .channelBlocked(16)),
+                                                  weightShape: w.shape, geometry: g, withBias: true)
     #expect(plain.weight.scalars == blocked.weight.scalars && plain.bias!.scalars == blocked.bias!.scalars)
+    #expect(plain.weight.scalars == blocked16.weight.scalars)
     #expect(plain.weight.scalars == other.weight.scalars && plain.bias!.scalars == other.bias!.scalars)
     let (_, rdw, rdb) = referenceConv2dBackward(gy, x, w, g)
     #expect(maxAbsDifference(plain.weight, rdw) < 1e-4 && maxAbsDifference(plain.bias!, rdb) < 1e-4)
+  }
+
+  /// No images: a zero weight gradient.
+  @Test func weightGradientOfAnEmptyBatchIsZero() {
+    let g = ConvGeometry(stride: 1, padding: 1)
+    let dw = Kernels.conv2dBackwardWeights(Tensor.zeros([0, 8, 4, 4]), input: Tensor.zeros([0, 4, 4, 4]),
+                                           weightShape: [8, 4, 3, 3], geometry: g, withBias: false).weight
+    #expect(dw.shape == [8, 4, 3, 3] && dw.scalars.allSatisfy { $0 == 0 })
   }
 
   /// Integer-valued operands within 2^24 give exact results, whatever the kernel's summation order

@@ -197,9 +197,10 @@ void ck_adam_update(float *p, const float *g, float *m, float *v, int64_t n, flo
 
 // ---- convolution input gradient, few input channels (stride 1, dilation 1, one group) ----
 /// dx [n, c, h, wd] from dy [n, o, oh, ow] (row-major, or nChw{dy_block}c when dy_block > 1) and
-/// w [o, c, kh, kw]; pt, pl = top and left padding (at most kh-1, kw-1).
-void ck_conv_bwd_data_direct(const float *dy, int dy_block, const float *w, float *dx, int64_t n, int c, int h, int wd,
-                             int o, int oh, int ow, int kh, int kw, int pt, int pl);
+/// w [o, c, kh, kw]; pt, pl = top and left padding (0 to kh-1, kw-1). Returns 0, or -1 when
+/// scratch memory could not be allocated.
+int ck_conv_bwd_data_direct(const float *dy, int dy_block, const float *w, float *dx, int64_t n, int c, int h, int wd,
+                            int o, int oh, int ow, int kh, int kw, int pt, int pl);
 
 // ---- convolution weight gradient, 3-wide kernels, output channels a multiple of 8 (AVX2 + FMA) ----
 /// 1 when the machine has AVX2 and FMA (ck_conv_bwd_weight_k3 needs both).

@@ -25,8 +25,9 @@ extension Kernels {
   public static func conv2dBackwardData(_ gy: Tensor, weight w: Tensor, inputShape: Shape, geometry g: ConvGeometry) -> Tensor {
     let outShape = g.outputShape(input: inputShape, weight: w.shape)
     precondition(gy.shape == outShape, "conv2dBackwardData: gradient \(gy.shape) does not match output \(outShape)")
-    if usesDirectBackwardData(inputShape: inputShape, weight: w.shape, geometry: g) {
-      return directBackwardData(gy, weight: w.rowMajor, inputShape: inputShape, geometry: g)
+    if usesDirectBackwardData(inputShape: inputShape, weight: w.shape, geometry: g),
+       let dx = directBackwardData(gy, weight: w.rowMajor, inputShape: inputShape, geometry: g) {
+      return dx
     }
     let plan = ConvPlan.get(.backwardData, input: inputShape, weight: w.shape, geometry: g, hasBias: false)
     var run = ConvRun(plan)
@@ -42,18 +43,20 @@ extension Kernels {
   static func usesDirectBackwardData(inputShape: Shape, weight: Shape, geometry g: ConvGeometry) -> Bool {
     let (kh, kw) = (weight[2], weight[3])
     return inputShape[1] < 8 && g.groups == 1 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
-      && g.padTop < kh && g.padBottom < kh && g.padLeft < kw && g.padRight < kw
+      && (0..<kh).contains(g.padTop) && (0..<kh).contains(g.padBottom) && (0..<kw).contains(g.padLeft)
+      && (0..<kw).contains(g.padRight)
   }
 
-  static func directBackwardData(_ gy: Tensor, weight w: Tensor, inputShape: Shape, geometry g: ConvGeometry) -> Tensor {
+  /// nil when the kernel could not allocate its scratch memory (oneDNN then runs instead).
+  static func directBackwardData(_ gy: Tensor, weight w: Tensor, inputShape: Shape, geometry g: ConvGeometry) -> Tensor? {
     let dx = Tensor(uninitializedShape: inputShape)
-    withExtendedLifetime((gy, w)) {
+    let status = withExtendedLifetime((gy, w)) {
       ck_conv_bwd_data_direct(gy.storagePointer, Int32(gy.layout.block), w.storagePointer, dx.storagePointer,
                               Int64(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]), Int32(inputShape[3]),
                               Int32(w.shape[0]), Int32(gy.shape[2]), Int32(gy.shape[3]), Int32(w.shape[2]), Int32(w.shape[3]),
                               Int32(g.padTop), Int32(g.padLeft))
     }
-    return dx
+    return status == 0 ? dx : nil
   }
 
   /// Gradients of conv2d with respect to its weight (and bias when `withBias`).
@@ -82,7 +85,7 @@ extension Kernels {
   /// AVX2 + FMA machine: the register-tiled C kernel.
   static func usesDirectBackwardWeights(input: Shape, weight: Shape, geometry g: ConvGeometry) -> Bool {
     weight[3] == 3 && weight[0] % 8 == 0 && g.groups == 1 && g.dilationH == 1 && g.dilationW == 1
-      && ck_conv_bwd_weight_k3_available() != 0
+      && [g.padTop, g.padLeft, g.padBottom, g.padRight].allSatisfy { $0 >= 0 } && ck_conv_bwd_weight_k3_available() != 0
   }
 
   /// nil when the kernel could not allocate its scratch memory (oneDNN then runs instead).
