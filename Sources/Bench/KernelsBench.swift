@@ -96,31 +96,6 @@ struct KernelsBench: ParsableCommand {
     medianSeconds(repeats: options.repeats, sgemmBody(m: m, n: n, k: k))
   }
 
-  /// Medians of the sgemm reference and of our kernel over `rounds` alternating blocks of
-  /// `options.repeats` runs each, every block after a pause (OpenBLAS's and OpenMP's idle threads
-  /// spin for a while and would steal a core from the next block), so the machine's speed drifting during the run affects both sides alike.
-  func interleaved(rounds: Int = 3, reference: () -> Void, ours: () -> Void) -> (reference: Double, ours: Double) {
-    reference()
-    ours()
-    var tr: [Double] = [], to: [Double] = []
-    func block(_ body: () -> Void, into times: inout [Double]) {
-      for _ in 0..<max(1, options.repeats) {
-        let t0 = now()
-        body()
-        times.append(now() - t0)
-      }
-    }
-    for _ in 0..<rounds {
-      settle()
-      block(reference, into: &tr)
-      settle()
-      block(ours, into: &to)
-    }
-    tr.sort()
-    to.sort()
-    return (tr[tr.count / 2], to[to.count / 2])
-  }
-
   func convolutions() {
     // (name, Cin, Cout, H, stride) of the CIFAR ResNet-20 3x3 convolutions
     let layers: [(String, Int, Int, Int, Int)] = [
@@ -146,7 +121,7 @@ struct KernelsBench: ParsableCommand {
         }),
       ]
       for (kind, (m, n, kk), body) in directions {
-        let (ref, t) = interleaved(reference: sgemmBody(m: m, n: n, k: kk), ours: body)
+        let (ref, t) = interleavedMedianSeconds(repeats: options.repeats, reference: sgemmBody(m: m, n: n, k: kk), ours: body)
         ratios.append(ref / t)
         emit([("name", "conv-\(kind)-\(name)"), ("gflops", flops / t / 1e9), ("reference_gflops", flops / ref / 1e9),
               ("ratio", ref / t), ("ms", t * 1e3), ("batch", batch), ("threads", options.threads)])

@@ -7,22 +7,44 @@ func now() -> Double {
   return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
+/// Wall times of `repeats` (at least one) runs of body.
+func sampleSeconds(repeats: Int, _ body: () -> Void) -> [Double] {
+  (0..<max(1, repeats)).map { _ in
+    let t0 = now()
+    body()
+    return now() - t0
+  }
+}
+
+func median(_ times: [Double]) -> Double { times.sorted()[times.count / 2] }
+
 /// Median wall time of `repeats` runs of body, after one warm-up run.
 func medianSeconds(repeats: Int, warmup: Int = 1, _ body: () -> Void) -> Double {
   for _ in 0..<warmup { body() }
-  var times: [Double] = []
-  for _ in 0..<max(1, repeats) {
-    let t0 = now()
-    body()
-    times.append(now() - t0)
-  }
-  times.sort()
-  return times[times.count / 2]
+  return median(sampleSeconds(repeats: repeats, body))
 }
 
 /// Waits until OpenBLAS's worker threads stop busy-waiting after a multi-threaded GEMM (they spin
 /// for up to 2^28 cycles by default and would steal a core from the next measurement).
 func settle() { usleep(300_000) }
+
+/// Medians of a reference and of our kernel over `rounds` alternating blocks of `repeats` runs
+/// each, every block after `settle()` (OpenBLAS's and OpenMP's idle threads spin for a while and
+/// would steal a core from the next block), so the machine's speed drifting during the run
+/// affects both sides alike.
+func interleavedMedianSeconds(rounds: Int = 3, repeats: Int, reference: () -> Void, ours: () -> Void)
+  -> (reference: Double, ours: Double) {
+  reference()
+  ours()
+  var tr: [Double] = [], to: [Double] = []
+  for _ in 0..<rounds {
+    settle()
+    tr += sampleSeconds(repeats: repeats, reference)
+    settle()
+    to += sampleSeconds(repeats: repeats, ours)
+  }
+  return (median(tr), median(to))
+}
 
 /// Median wall times of two bodies measured alternately (so drift and noise hit both alike).
 func pairedMedianSeconds(repeats: Int, _ a: () -> Void, _ b: () -> Void) -> (Double, Double) {
@@ -37,9 +59,7 @@ func pairedMedianSeconds(repeats: Int, _ a: () -> Void, _ b: () -> Void) -> (Dou
     b()
     tb.append(now() - t0)
   }
-  ta.sort()
-  tb.sort()
-  return (ta[ta.count / 2], tb[tb.count / 2])
+  return (median(ta), median(tb))
 }
 
 /// One JSON line: keys in the given order, numbers rounded to 4 significant decimals.

@@ -53,8 +53,7 @@ struct CalibrateBench: ParsableCommand {
         try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
         times.append(now() - t0)
       }
-      times.sort()
-      let s = times[times.count / 2]
+      let s = median(times)
       emit([("name", "calibrate-\(method)"), ("seconds", s), ("images", batches.reduce(0) { $0 + $1.shape[0] }),
             ("reference_seconds", reference), ("ratio", reference / s),
             ("reference", "PyTorch histogram calibration, 512 images (issue figure)"), ("threads", options.threads)])

@@ -140,7 +140,13 @@ void ck_channel_affine(const float *x, float *y, int64_t N, int64_t C, int64_t H
 // ---- gradient sums: Σ g and Σ g·(x − mean[c]) per channel ----
 // With a ReLU mask (ms, mt non-null), g counts only where x·ms[c] + mt[c] > 0: the backward of
 // batch norm fused with the ReLU after it, computed exactly as the forward affine computed it.
-// g is loaded unconditionally (a conditional load keeps the loops from vectorizing).
+// g is passed by value, so it is loaded unconditionally (a conditional load keeps the loops from
+// vectorizing).
+static inline float ck_relu_gated(float g, float x, float s, float t) {
+  float v = x * s;
+  v = v + t;
+  return v > 0.0f ? g : 0.0f;
+}
 
 CK_CLONES
 static void ck_grad_plane_sums(const float *g, const float *x, int64_t n, float mean, const float *ms, const float *mt,
@@ -151,18 +157,12 @@ static void ck_grad_plane_sums(const float *g, const float *x, int64_t n, float 
     const float s = *ms, t = *mt;
     for (; i + 4 <= n; i += 4)
       for (int k = 0; k < 4; k++) {
-        float v = x[i + k] * s;
-        v = v + t;
-        const float gl = g[i + k];
-        double gv = v > 0.0f ? gl : 0.0f;
+        double gv = ck_relu_gated(g[i + k], x[i + k], s, t);
         a[k] += gv;
         b[k] += gv * (double)(x[i + k] - mean);
       }
     for (; i < n; i++) {
-      float v = x[i] * s;
-      v = v + t;
-      const float gl = g[i];
-      double gv = v > 0.0f ? gl : 0.0f;
+      double gv = ck_relu_gated(g[i], x[i], s, t);
       a[0] += gv;
       b[0] += gv * (double)(x[i] - mean);
     }
@@ -181,10 +181,7 @@ static void ck_grad_block_sums(const float *g, const float *x, int64_t hw, int64
   if (ms) {
     for (int64_t p = 0; p < hw; p++)
       for (int64_t j = 0; j < B; j++) {
-        float v = x[p * B + j] * ms[j];
-        v = v + mt[j];
-        const float gl = g[p * B + j];
-        double gv = v > 0.0f ? gl : 0.0f;
+        double gv = ck_relu_gated(g[p * B + j], x[p * B + j], ms[j], mt[j]);
         sg[j] += gv;
         sgx[j] += gv * (double)(x[p * B + j] - mean[j]);
       }
@@ -234,10 +231,7 @@ static void ck_grad_input_plane(const float *g, const float *x, float *dx, int64
   if (ms) {
     const float s = *ms, t = *mt;
     for (int64_t i = 0; i < n; i++) {
-      float v = x[i] * s;
-      v = v + t;
-      const float gl = g[i];
-      float gv = v > 0.0f ? gl : 0.0f;
+      float gv = ck_relu_gated(g[i], x[i], s, t);
       float t1 = a * gv;
       float t2 = b * (x[i] - mean);
       dx[i] = (t1 + t2) + d;
@@ -257,10 +251,7 @@ static void ck_grad_input_block(const float *g, const float *x, float *dx, int64
   if (ms) {
     for (int64_t p = 0; p < hw; p++)
       for (int64_t j = 0; j < B; j++) {
-        float v = x[p * B + j] * ms[j];
-        v = v + mt[j];
-        const float gl = g[p * B + j];
-        float gv = v > 0.0f ? gl : 0.0f;
+        float gv = ck_relu_gated(g[p * B + j], x[p * B + j], ms[j], mt[j]);
         float t1 = a[j] * gv;
         float t2 = b[j] * (x[p * B + j] - mean[j]);
         dx[p * B + j] = (t1 + t2) + d[j];

@@ -71,9 +71,8 @@ static void ck_wg_image(const ck_wg_job *j, const float *pad, const float *dy, f
     const int rmax = a == 3 ? 1 : a == 2 ? 2 : 4;  // input channels per tile
     const float *d = dy + b0 * dyb;
     for (int ci = 0; ci < j->c;) {
-      // R channels at once while they stay inside one channel block of the input's layout
-      int r = rmax;
-      while (r > 1 && (ci + r > j->c || (es > 1 && ci % es + r > es))) r = 1;
+      // rmax channels at once when they stay inside one channel block of the input's layout, else one
+      const int r = ci + rmax > j->c || (es > 1 && ci % es + rmax > es) ? 1 : rmax;
       for (int ky = 0; ky < kh; ky++) {
         const float *x[4];
         float *acc_p[12];
