@@ -47,16 +47,16 @@ func interleavedMedianSeconds(rounds: Int = 3, repeats: Int, reference: () -> Vo
 }
 
 /// Median wall times of two bodies measured alternately (so drift and noise hit both alike).
-func pairedMedianSeconds(repeats: Int, _ a: () -> Void, _ b: () -> Void) -> (Double, Double) {
-  a()
-  b()
+func pairedMedianSeconds(repeats: Int, _ a: () throws -> Void, _ b: () throws -> Void) rethrows -> (Double, Double) {
+  try a()
+  try b()
   var ta: [Double] = [], tb: [Double] = []
   for _ in 0..<max(1, repeats) {
     var t0 = now()
-    a()
+    try a()
     ta.append(now() - t0)
     t0 = now()
-    b()
+    try b()
     tb.append(now() - t0)
   }
   return (median(ta), median(tb))

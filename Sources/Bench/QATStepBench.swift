@@ -33,11 +33,11 @@ struct QATStepBench: ParsableCommand {
     session.model.setPhase(.training)
     var k = 0
     // measured alternately, so machine noise and drift hit both alike
-    let (qatStep, floatStep) = pairedMedianSeconds(repeats: steps, {
+    let (qatStep, floatStep) = try pairedMedianSeconds(repeats: steps, {
       let (_, g) = valueWithGradients { session.model(x).softmaxCrossEntropy(labels: labels) }
       qopt.update(g)
       k += 1
-      trainer.afterStep?(k)
+      try trainer.afterStep?(k)
     }, {
       let (_, g) = valueWithGradients { float(x).softmaxCrossEntropy(labels: labels) }
       fopt.update(g)

@@ -122,8 +122,11 @@ struct Quantize: ParsableCommand {
     }
     c.biasBit = biasBit
     c.residualBit = residualBit
-    c.adjustShiftCut = adjustShiftCut
-    c.adjustShiftBias = adjustShiftBias
+    for (option, value) in [("--adjust-shift-cut", adjustShiftCut), ("--adjust-shift-bias", adjustShiftBias)] where !(0...1).contains(value) {
+      throw ValidationError("\(option) must be 0 (leave positions) or 1 (enforce the DPU range), got \(value)")
+    }
+    c.adjustShiftCut = adjustShiftCut == 1 ? .adjust : .keep
+    c.adjustShiftBias = adjustShiftBias == 1 ? .adjust : .keep
     c.method = try parseMethod(method)
     c.weightMethod = try weightMethod.map(parseMethod)
     if let nodesBit {
@@ -137,7 +140,10 @@ struct Quantize: ParsableCommand {
     c.ignoreNodes = list(ignoreNodes)
     c.inputNodes = list(inputNodes)
     c.outputNodes = list(outputNodes)
-    c.alignConcat = alignConcat
+    guard let alignment = QuantizationConfig.ConcatAlignment(rawValue: alignConcat) else {
+      throw ValidationError("--align-concat must be 0 (all concats), 1 (output concats) or 2 (none), got \(alignConcat)")
+    }
+    c.alignConcat = alignment
     guard let at = QuantizationConfig.ArchType(rawValue: archType.uppercased()) else {
       throw ValidationError("--arch-type must be DEFAULT or DPUCADF8H, got \(archType)")
     }

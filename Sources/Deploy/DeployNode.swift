@@ -4,15 +4,8 @@ import TensorCore
 public enum DeployOp: String, Codable, CaseIterable, Sendable {
   case input, conv2d, linear, add, concat
   case maxPool = "max_pool", avgPool = "avg_pool", globalAvgPool = "global_avg_pool"
-  case relu, relu6, leakyRelu = "leaky_relu", hardSigmoid = "hard_sigmoid", hardSwish = "hard_swish"
+  case relu, relu6, leakyRelu = "leaky_relu"
   case upsample, flatten, reshape, slice, pad
-}
-
-/// Activation fused into conv / linear / add / rescaling nodes.
-public enum DeployActivation: String, Codable, Sendable {
-  case none, relu, relu6
-  /// LeakyReLU with the DPU's slope 26/256.
-  case leakyRelu = "leaky_relu_26_256"
 }
 
 /// One node: op, input and output tensor names, attributes, and for conv / linear the payload
@@ -22,7 +15,8 @@ public struct DeployNode: Codable, Equatable, Sendable {
   public var op: DeployOp
   public var inputs: [String]
   public var output: String
-  public var activation: DeployActivation?
+  /// The activation applied before requantization (conv / linear / add / rescaling nodes).
+  public var activation: FusedActivation?
   // conv / linear
   public var weight: String?
   public var bias: String?
@@ -80,7 +74,21 @@ public struct DeployNode: Codable, Equatable, Sendable {
     case .reshape: try need(inputs.count == 1 && shape != nil, "needs a shape")
     case .slice: try need(inputs.count == 1 && slice != nil, "needs slice ranges")
     case .pad: try need(inputs.count == 1 && padBefore != nil && padAfter?.count == padBefore?.count, "needs pad amounts")
-    case .relu, .relu6, .leakyRelu, .hardSigmoid, .hardSwish, .flatten: try need(inputs.count == 1, "needs one input")
+    case .relu, .relu6, .leakyRelu, .flatten: try need(inputs.count == 1, "needs one input")
+    }
+    do {
+      try conv?.validate()
+      try pool?.validate()
+    } catch { throw DeployError("node \(name) (\(op.rawValue)): \(error)") }
+    if op == .conv2d, let k = kernel, let c = conv, let x = g.tensors[inputs[0]]?.shape, let y = g.tensors[output]?.shape {
+      try need(x.count == 3 && y.count == 3, "needs [C, H, W] input and output tensors, got \(x) and \(y)")
+      do { try c.validate(channels: x[0], height: x[1], width: x[2], outChannels: y[0], kernelH: k[0], kernelW: k[1]) } catch {
+        throw DeployError("node \(name) (conv2d): \(error)")
+      }
+    }
+    if op == .maxPool || op == .avgPool, let p = pool, let x = g.tensors[inputs[0]]?.shape {
+      try need(x.count == 3, "needs a [C, H, W] input tensor, got \(x)")
+      do { try p.validate(height: x[1], width: x[2]) } catch { throw DeployError("node \(name) (\(op.rawValue)): \(error)") }
     }
   }
 }

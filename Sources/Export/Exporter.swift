@@ -20,7 +20,7 @@ public enum Exporter {
     qm.foldBatchNorms()  // QAT Conv+BN layers become their folded convolutions
     if enforceShifts { ShiftConstraints.enforce(qm) }
     let adjustments = qm.adjustments.map {
-      ShiftAdjustment(node: $0.node, tensor: $0.tensor, from: $0.from, to: $0.to, reason: $0.reason)
+      ShiftAdjustment(node: $0.node, tensor: $0.tensor.rawValue, from: $0.from, to: $0.to, reason: $0.reason)
     }
     var (graph, payload) = try lower(qm)
     graph.adjustments = adjustments

@@ -4,9 +4,9 @@ import QAT
 import TensorCore
 
 /// Turns a calibrated `QuantizedModel` into a deploy graph and its integer payload. FixNeurons
-/// become tensor formats; conv / linear / add nodes carry their fused activation; ops that keep
-/// the grid carry their input's format. Anything without an integer implementation fails here,
-/// naming the node.
+/// become tensor formats; each other node lowers through its layer's `Lowerable` conformance
+/// (quantized layers and residual sums carry their fused activation; layers that keep the grid
+/// carry their input's format). A layer without one fails here, naming the node.
 struct Lowering {
   let qm: QuantizedModel
   var graph = DeployGraph(inputs: [], outputs: [], tensors: [:], nodes: [])
@@ -15,7 +15,7 @@ struct Lowering {
   var tensorOf: [Int: String] = [:]
   /// Model node index -> per-sample output shape.
   var shapes: [Int: [Int]] = [:]
-  /// Activation nodes already lowered as part of the add before them.
+  /// Activation nodes already lowered as part of the node before them.
   var fused: Set<Int> = []
 
   init(_ qm: QuantizedModel) { self.qm = qm }
@@ -44,41 +44,73 @@ struct Lowering {
   }
 
   mutating func inferShapes() throws {
-    guard let input = model.nodes[model.inputNodes[0]].layer as? Input else { throw DeployError("model has no input node") }
+    guard let input = model.inputShape() else { throw DeployError("model has no input node") }
     let previous = model.phase
     model.setPhase(.inference)
     defer { model.setPhase(previous) }
     var s: [Int: [Int]] = [:]
     _ = model.withoutGradients {
-      model.forward([Tensor.zeros(Shape([1] + input.shape.dims))]) { i, t in s[i] = Array(t.shape.dims.dropFirst()) }
+      model.forward([Tensor.zeros(Shape([1] + input.dims))]) { i, t in s[i] = Array(t.shape.dims.dropFirst()) }
     }
     shapes = s
   }
 
-  /// The single FixNeuron node reading node i (its output quantizer), through a fused activation
-  /// when `allowActivation`.
-  mutating func outputQuantizer(of i: Int, allowActivation: Bool) throws -> (index: Int, quantizer: FixNeuron, activation: DeployActivation) {
+  mutating func lower(_ i: Int) throws {
+    if fused.contains(i) { return }
+    let node = model.nodes[i]
+    if model.inputNodes.contains(i) {
+      let (fi, q, _) = try outputQuantizer(of: i, fusingActivation: false)
+      define(fi, q)
+      graph.inputs.append(q.label)
+      graph.nodes.append(DeployNode(name: node.name, op: .input, inputs: [], output: q.label))
+      return
+    }
+    if let q = qm.quantizer(at: i) {
+      guard tensorOf[i] == nil else { return }  // defined by its producer
+      throw DeployError("quantizer \(q.label) follows a node that was not lowered")
+    }
+    guard let layer = node.layer as? any Lowerable else {
+      throw DeployError("node \(node.name) (\(node.layer.kind)): no integer implementation in the deploy format; fold it, replace it or list it in ignore_nodes (and end the quantized region before it)")
+    }
+    let inputs = try node.inputs.indices.map { try inputTensor(i, $0) }
+    var quantized: (index: Int, quantizer: FixNeuron, activation: FusedActivation)?
+    if case .quantized(let fusing) = layer.loweredOutput { quantized = try outputQuantizer(of: i, fusingActivation: fusing) }
+    var context = LoweringContext(name: node.name, inputs: inputs, output: quantized?.quantizer.label ?? node.name,
+                                  inputShapes: node.inputs.map { shapes[$0] ?? [] }, payload: payload)
+    let lowered = try layer.lower(&context)
+    payload = context.payload
+    switch (quantized, lowered) {
+    case (let (fi, q, activation)?, var d?):
+      if case .quantized(fusingActivation: true) = layer.loweredOutput { d.activation = activation }
+      define(fi, q)
+      graph.nodes.append(d)
+    case (nil, let d?):
+      definePassThrough(i, from: inputs[0])
+      graph.nodes.append(d)
+    case (nil, nil):
+      tensorOf[i] = inputs[0]
+    case (_?, nil):
+      throw DeployError("node \(node.name): a quantized output needs a deploy node")
+    }
+  }
+
+  /// The single FixNeuron node reading node i (its output quantizer), through a fusable
+  /// activation when `fusingActivation`.
+  mutating func outputQuantizer(of i: Int, fusingActivation: Bool) throws -> (index: Int, quantizer: FixNeuron, activation: FusedActivation) {
     let consumers = model.consumers(of: i)
     guard consumers.count == 1 else {
       throw DeployError("node \(model.nodes[i].name): its output must feed exactly one quantizer, found \(consumers.count) consumers")
     }
     let c = consumers[0]
-    if let q = model.nodes[c].layer as? FixNeuron { return (c, q, .none) }
-    if allowActivation, let act = deployActivation(model.nodes[c].layer) {
+    if let q = qm.quantizer(at: c) { return (c, q, .none) }
+    if fusingActivation, let act = (model.nodes[c].layer as? any ActivationLayer)?.fusedActivation {
       let next = model.consumers(of: c)
-      if next.count == 1, let q = model.nodes[next[0]].layer as? FixNeuron {
+      if next.count == 1, let q = qm.quantizer(at: next[0]) {
         fused.insert(c)
         return (next[0], q, act)
       }
     }
     throw DeployError("node \(model.nodes[i].name) (\(model.nodes[i].layer.kind)): output is not quantized (ignored node or unsupported pattern)")
-  }
-
-  func deployActivation(_ layer: any Layer) -> DeployActivation? {
-    if layer is ReLU { return .relu }
-    if layer is ReLU6 { return .relu6 }
-    if let l = layer as? LeakyReLU, l.negativeSlope == FusedActivation.leakySlope { return .leakyRelu }
-    return nil
   }
 
   /// Declares the tensor a FixNeuron node stands for.

@@ -20,6 +20,17 @@ extension HDF5File {
     }
   }
 
+  /// Whether the attribute exists and holds strings.
+  public func isStringAttribute(_ name: String, of object: String = "/") throws -> Bool {
+    try withHDF5 {
+      guard let aid = try openAttribute(name, of: object) else { return false }
+      defer { H5Aclose(aid) }
+      let ftype = H5Aget_type(aid)
+      defer { H5Tclose(ftype) }
+      return H5Tget_class(ftype) == H5T_STRING
+    }
+  }
+
   /// A string attribute (variable- or fixed-length), or nil if absent. Array attributes are
   /// joined with ", ".
   public func stringAttribute(_ name: String, of object: String = "/") throws -> String? {

@@ -67,7 +67,7 @@ public enum AdaRound {
     var report = Report()
     var rng = RandomGenerator(seed: options.seed)
     for (i, node) in qm.model.nodes.enumerated() {
-      guard let layer = node.layer as? any WeightQuantized, layer is QuantizedConv2D || layer is QuantizedLinear,
+      guard let layer = node.layer as? any WeightQuantized, layer.batchNorm == nil,
             let grid = scales(layer.weightQuantizer) else {
         if node.layer is any WeightQuantized { report.skipped.append(node.name) }
         continue
@@ -116,7 +116,7 @@ public enum AdaRound {
   /// f(layer(x; weight, bias)) with the layer's geometry and fused ReLU (other fused activations
   /// are left out: the loss then compares pre-activations).
   static func output(_ layer: any WeightQuantized, _ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-    let y = preActivation(layer, x, weight: weight, bias: bias)
+    let y = layer.preActivation(x, weight: weight, bias: bias)
     return layer.activation == .relu ? y.relu() : y
   }
 

@@ -34,7 +34,7 @@ public enum BiasCorrection {
     var layers: [(index: Int, layer: any WeightQuantized, bias: Parameter)] = []
     for (i, node) in model.nodes.enumerated() {
       guard let layer = node.layer as? any WeightQuantized else { continue }
-      guard let bias = layer.biasParameter, layer is QuantizedConv2D || layer is QuantizedLinear else {
+      guard let bias = layer.biasParameter, layer.batchNorm == nil else {
         report.skipped.append(node.name)
         continue
       }
@@ -51,7 +51,7 @@ public enum BiasCorrection {
         try forEachBatch { x in
           _ = model.forward([x]) { i, y in
             for (k, l) in layers.enumerated() where model.nodes[l.index].inputs[0] == i {
-              elements[k] += accumulate(&floatSums[k], preActivation(l.layer, y, weight: l.layer.weightValue, bias: floatBias[k]))
+              elements[k] += accumulate(&floatSums[k], l.layer.preActivation(y, weight: l.layer.weightValue, bias: floatBias[k]))
             }
           }
         }
@@ -68,7 +68,7 @@ public enum BiasCorrection {
         try forEachBatch { x in
           _ = model.forward([x]) { i, y in
             guard model.nodes[l.index].inputs[0] == i else { return }
-            _ = accumulate(&sums, preActivation(l.layer, y, weight: w, bias: deployed))
+            _ = accumulate(&sums, l.layer.preActivation(y, weight: w, bias: deployed))
           }
         }
       }

@@ -70,14 +70,12 @@ public enum Calibration {
   /// Concat inputs take the coarsest position of their group; aligned pool outputs their input's.
   public static func applyAlignment(_ qm: QuantizedModel) {
     for group in qm.alignmentGroups {
-      let qs = group.compactMap { qm.quantizer(labelled: $0) }
-      let formats = qs.compactMap(\.fixedPointFormat)
-      guard formats.count == qs.count, let coarsest = formats.map(\.fractionalBits).min() else { continue }
-      for q in qs { var f = q.fixedPointFormat!; f.fractionalBits = coarsest; q.setFormat(.fixedPoint(f)) }
+      let formats = group.compactMap(\.fixedPointFormat)
+      guard formats.count == group.count, let coarsest = formats.map(\.fractionalBits).min() else { continue }
+      for q in group { var f = q.fixedPointFormat!; f.fractionalBits = coarsest; q.setFormat(.fixedPoint(f)) }
     }
-    for tie in qm.poolTies {
-      guard let out = qm.quantizer(labelled: tie.output), let input = qm.quantizer(labelled: tie.input),
-            var f = out.fixedPointFormat, let fi = input.fixedPointFormat else { continue }
+    for (out, input) in qm.poolTies {
+      guard var f = out.fixedPointFormat, let fi = input.fixedPointFormat else { continue }
       f.fractionalBits = fi.fractionalBits
       out.setFormat(.fixedPoint(f))
     }

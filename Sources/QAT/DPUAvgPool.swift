@@ -5,7 +5,7 @@ import TensorCore
 /// Average pooling as the DPU computes it: the window sum times multiplier / 2^shift, never a
 /// division (vai_q simulate_dpu). Power-of-two areas are exact (multiplier 1); the DPU's fixed
 /// pairs cover 3x3, 5x5, 6x6, 7x7 and 14x14; other areas use the k / 2^n closest to 1 / area.
-public final class DPUAvgPool: Layer {
+public final class DPUAvgPool: AveragePooling {
   /// nil: global pooling over H and W.
   public let geometry: Pool2DGeometry?
   public let multiplier: Int

@@ -18,8 +18,9 @@ public final class FixNeuron: Layer {
   public private(set) var mode: Mode = .bypass
   public internal(set) var format: QuantFormat?
   public private(set) var observer: any Observer
-  /// Learned range (QAT): LSQ's step or TQT's log2 threshold; created by `enableRangeLearning()`.
-  public internal(set) var rangeParameter: Parameter?
+  /// Learned range (QAT): LSQ's step or TQT's log2 threshold, created by
+  /// `enableRangeLearning(_:)`; nil while the range is the frozen format's.
+  public internal(set) var rangeLearning: RangeLearning?
   /// The ReLU of the layer before is applied here, fused with the rounding: negative values clamp
   /// to code 0 (set by `Prepare` for conv / linear layers with a fused ReLU; saves two passes over
   /// the activation in training and gives the same values).
@@ -96,7 +97,11 @@ public final class FixNeuron: Layer {
   }
 
   public var namedParameters: [(name: String, parameter: Parameter)] {
-    rangeParameter.map { [(spec.learning == .tqt ? "log2_threshold" : "step", $0)] } ?? []
+    switch rangeLearning {
+    case .tqt(let p): [("log2_threshold", p)]
+    case .lsq(let p): [("step", p)]
+    case nil: []
+    }
   }
 
   public func flops(inputs: [Shape], output: Shape) -> Int { 3 * output.count }
@@ -106,7 +111,7 @@ extension FixNeuron {
   /// Fake-quantizes x with the frozen format (or the learned range).
   public func quantize(_ x: Tensor) -> Tensor {
     guard let format else { preconditionFailure("FixNeuron \(label): quantize without a format (setMode guards this)") }
-    if let p = rangeParameter { return learnedQuantize(x, p) }
+    if let learning = rangeLearning { return learnedQuantize(x, learning) }
     switch format {
     case .fixedPoint(let f):
       var grid = f.grid(rounding: spec.rounding)

@@ -5,7 +5,10 @@ import TensorCore
 /// fix position (or scales and zero points), rounding rule and method, plus the configuration.
 /// Writing and reading it reproduces the quantized model exactly.
 public struct QuantizationState: Codable, Equatable, Sendable {
-  public static let schemaVersion = 1
+  /// Version 2 holds the batch-norm handling as `config.batch_norm`; version 1 (two flags) is
+  /// still read.
+  public static let schemaVersion = 2
+  public static let readableVersions = 1...2
 
   public struct Entry: Codable, Equatable, Sendable {
     public var name: String
@@ -27,10 +30,37 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     /// The range-learning parameter the checkpoint holds for this tensor (TQT, LSQ), if any.
     public var learning: QuantSpec.Learning?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
       case name, role, bits, signed, kind, axis, rounding, method, q, scales, learning
       case fractionalBits = "fractional_bits", fractionalBitsPerChannel = "fractional_bits_per_channel"
       case zeroPoints = "zero_points", narrowRange = "narrow_range"
+    }
+
+    init(name: String, role: FixNeuron.Role, bits: Int, signed: Bool, kind: String, narrowRange: Bool,
+         rounding: RoundingRule, method: String) {
+      (self.name, self.role, self.bits, self.signed, self.kind) = (name, role, bits, signed, kind)
+      (self.narrowRange, self.rounding, self.method) = (narrowRange, rounding, method)
+    }
+
+    /// Strict: unknown keys and values of the wrong type are errors naming the key.
+    public init(from decoder: Decoder) throws {
+      try decoder.rejectUnknownKeys(CodingKeys.self)
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      name = try c.decode(String.self, forKey: .name)
+      role = try c.decode(FixNeuron.Role.self, forKey: .role)
+      bits = try c.decode(Int.self, forKey: .bits)
+      signed = try c.decode(Bool.self, forKey: .signed)
+      kind = try c.decode(String.self, forKey: .kind)
+      fractionalBits = try c.decodeIfPresent(Int.self, forKey: .fractionalBits)
+      fractionalBitsPerChannel = try c.decodeIfPresent([Int].self, forKey: .fractionalBitsPerChannel)
+      scales = try c.decodeIfPresent([Float].self, forKey: .scales)
+      zeroPoints = try c.decodeIfPresent([Int].self, forKey: .zeroPoints)
+      axis = try c.decodeIfPresent(Int.self, forKey: .axis)
+      narrowRange = try c.decode(Bool.self, forKey: .narrowRange)
+      rounding = try c.decode(RoundingRule.self, forKey: .rounding)
+      method = try c.decode(String.self, forKey: .method)
+      q = try c.decodeIfPresent(String.self, forKey: .q)
+      learning = try c.decodeIfPresent(QuantSpec.Learning.self, forKey: .learning)
     }
   }
 
@@ -44,18 +74,20 @@ public struct QuantizationState: Codable, Equatable, Sendable {
   /// (after training); it then loads with the post-training structure.
   public var batchNormFolded: Bool?
 
-  enum CodingKeys: String, CodingKey {
+  enum CodingKeys: String, CodingKey, CaseIterable {
     case schemaVersion = "schema_version", architecture, config, tensors, adjustments
     case batchNormFolded = "bn_folded"
   }
 
   public init(from decoder: Decoder) throws {
+    try decoder.rejectUnknownKeys(CodingKeys.self)
     let c = try decoder.container(keyedBy: CodingKeys.self)
-    schemaVersion = try c.decode(Int.self, forKey: .schemaVersion)
-    guard schemaVersion == Self.schemaVersion else {
+    let version = try c.decode(Int.self, forKey: .schemaVersion)
+    guard Self.readableVersions.contains(version) else {
       throw DecodingError.dataCorruptedError(forKey: .schemaVersion, in: c,
-        debugDescription: "unsupported quantization schema version \(schemaVersion) (this build reads \(Self.schemaVersion))")
+        debugDescription: "unsupported quantization schema version \(version) (this build reads \(Self.readableVersions.lowerBound)...\(Self.readableVersions.upperBound))")
     }
+    schemaVersion = Self.schemaVersion
     architecture = try c.decodeIfPresent(String.self, forKey: .architecture)
     config = try c.decode(QuantizationConfig.self, forKey: .config)
     tensors = try c.decode([Entry].self, forKey: .tensors)
@@ -69,12 +101,12 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     self.architecture = architecture
     config = qm.config
     adjustments = qm.adjustments
-    if config.trainable { batchNormFolded = !qm.model.nodes.contains { $0.layer is QuantizedBatchNormFold } }
+    if config.trainable { batchNormFolded = !qm.weightLayers.contains { $0.layer.batchNorm != nil } }
     tensors = try qm.quantizers.map { q in
       guard let f = q.format else { throw QuantizationError("FixNeuron \(q.label) has no format; calibrate before saving") }
       var e = Entry(name: q.label, role: q.role, bits: f.bits, signed: f.signed, kind: "", narrowRange: q.spec.narrowRange,
                     rounding: q.spec.rounding, method: q.spec.method.description)
-      if q.rangeParameter != nil { e.learning = q.spec.learning }
+      e.learning = q.rangeLearning?.method
       switch f {
       case .fixedPoint(let p): (e.kind, e.fractionalBits, e.q) = ("fixed_point", p.fractionalBits, p.description)
       case .fixedPointPerChannel(_, _, let fb, let axis): (e.kind, e.fractionalBitsPerChannel, e.axis) = ("fixed_point_per_channel", fb, axis)
@@ -140,7 +172,7 @@ public struct QuantizationState: Codable, Equatable, Sendable {
       throw QuantizationError("\(path): cannot read (\(error.localizedDescription))")
     }
     do { return try JSONDecoder().decode(QuantizationState.self, from: data) } catch {
-      throw QuantizationError("\(path): not a valid quantization JSON: \(error)")
+      throw QuantizationError("\(path): not a valid quantization JSON: \(describeDecodingError(error))")
     }
   }
 }

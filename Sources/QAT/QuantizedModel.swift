@@ -5,23 +5,32 @@ import TensorCore
 /// A model prepared for quantization: the rewritten graph (batch norms folded, FixNeurons on the
 /// input, every weight and bias and every activation output), the configuration it was prepared
 /// with, and the groups of quantizers that must share a position (concat inputs, pool in/out).
+/// Quantizers are referenced by identity; their labels name them only in files.
 public final class QuantizedModel {
   public let model: Model
   public let config: QuantizationConfig
-  /// Labels of quantizers that share one fix position, applied after calibration.
-  public internal(set) var alignmentGroups: [[String]] = []
-  /// Pool outputs that take their input's position: (pool output label, input label).
-  public internal(set) var poolTies: [(output: String, input: String)] = []
+  /// Quantizers that share one fix position (concat inputs), applied after calibration.
+  public internal(set) var alignmentGroups: [[FixNeuron]] = []
+  /// Pool outputs that take their input's position.
+  public internal(set) var poolTies: [(output: FixNeuron, input: FixNeuron)] = []
   /// Position changes made for the DPU's shift ranges (kept in the quantization JSON).
   public internal(set) var adjustments: [ShiftConstraints.Adjustment] = []
+  /// The activation quantizer nodes `Prepare` inserted, by the identity of their layer.
+  private var quantizerNodes: [ObjectIdentifier: FixNeuron] = [:]
 
   init(model: Model, config: QuantizationConfig) {
     self.model = model
     self.config = config
   }
 
+  /// Records an activation quantizer inserted as a graph node.
+  func registerNode(_ q: FixNeuron) { quantizerNodes[ObjectIdentifier(q)] = q }
+
+  /// The activation (or input) quantizer that node i is, if it is one.
+  public func quantizer(at i: Int) -> FixNeuron? { quantizerNodes[ObjectIdentifier(model.nodes[i].layer)] }
+
   /// Activation and input quantizers (graph nodes), in node order.
-  public var activationQuantizers: [FixNeuron] { model.nodes.compactMap { $0.layer as? FixNeuron } }
+  public var activationQuantizers: [FixNeuron] { model.nodes.indices.compactMap(quantizer(at:)) }
 
   /// Layers with weight quantizers, with their node names.
   public var weightLayers: [(name: String, layer: any WeightQuantized)] {
@@ -33,6 +42,7 @@ public final class QuantizedModel {
     weightLayers.flatMap { [$0.layer.weightQuantizer] + ($0.layer.biasQuantizer.map { [$0] } ?? []) } + activationQuantizers
   }
 
+  /// The quantizer a file names (quantization JSON, command-line options, tests).
   public func quantizer(labelled label: String) -> FixNeuron? { quantizers.first { $0.label == label } }
 
   /// Sets every quantizer's mode (quantize fails if any is not calibrated).
@@ -53,23 +63,23 @@ public final class QuantizedModel {
     return result
   }
 
-  /// Node index of the FixNeuron quantizing the output of node `name` (after a fused
-  /// activation), if any.
-  public func outputQuantizerIndex(of name: String) -> Int? {
-    model.nodes.firstIndex { ($0.layer as? FixNeuron)?.label == name }
-  }
-
   public func callAsFunction(_ x: Tensor) -> Tensor { model(x) }
 
-  /// Replaces every Conv+BN / Linear+BN training layer by its folded quantized layer (same quantizers):
-  /// the form export and the simulator use. Outputs in inference mode are unchanged.
+  /// Replaces every layer trained with its batch norm (QAT's Conv / Linear + BN) by its folded
+  /// quantized layer (same quantizers): the form export and the simulator use. Outputs in
+  /// inference mode are unchanged.
   public func foldBatchNorms() {
     for i in model.nodes.indices {
-      if let l = model.nodes[i].layer as? QuantizedBatchNormFold {
-        l.freezeStatistics = true
+      if let l = model.nodes[i].layer as? any WeightQuantized, let bn = l.batchNorm {
+        bn.freezeStatistics = true
         model.replaceLayer(at: i, with: l.folded())
       }
     }
-    Prepare.linkQuantizers(model)
+    Prepare.linkQuantizers(self)
+  }
+
+  /// Layers that needed the exact integer path and computed in float, with the reason.
+  public var exactPathFailures: [(layer: String, reason: String)] {
+    model.nodes.compactMap { n in ((n.layer as? any WeightQuantized)?.exactPathFailure).map { (n.name, $0) } }
   }
 }

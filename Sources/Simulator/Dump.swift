@@ -59,7 +59,11 @@ public struct DumpComparison: Sendable {
   /// tensors in the graph's order.
   public static func compare(reference: String, actual: String, graph: DeployGraph) throws -> DumpComparison {
     let fm = FileManager.default
-    let folders = ((try? fm.contentsOfDirectory(atPath: reference)) ?? []).filter { $0.hasPrefix("dump_results_") }.sorted()
+    let entries: [String]
+    do { entries = try fm.contentsOfDirectory(atPath: reference) } catch {
+      throw DeployError("\(reference): cannot list the dump directory (\(error.localizedDescription))")
+    }
+    let folders = entries.filter { $0.hasPrefix("dump_results_") }.sorted()
     guard !folders.isEmpty else { throw DeployError("\(reference): no dump_results_* folders") }
     var result = DumpComparison()
     for node in graph.nodes {

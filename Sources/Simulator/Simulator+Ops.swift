@@ -7,14 +7,7 @@ extension Simulator {
   func execute(_ node: DeployNode, _ args: [IntTensor], input: Tensor?) throws -> IntTensor {
     let out = try tensor(node.output)
     let format = out.format, rule = out.rounding
-    func act(_ a: DeployActivation?) -> IntegerActivation {
-      switch a ?? DeployActivation.none {
-      case .none: .none
-      case .relu: .relu
-      case .relu6: .relu6
-      case .leakyRelu: .leakyRelu
-      }
-    }
+    let activation = node.activation ?? FusedActivation.none
     switch node.op {
     case .input:
       guard let x = input else { throw DeployError("input \(node.output) was not fed") }
@@ -24,16 +17,12 @@ extension Simulator {
       return IntegerKernels.quantize(x, format: format, rounding: rule)
     case .conv2d:
       return IntegerKernels.conv2d(args[0], weight: weights[node.name]!, packed: packed[node.name], bias: biases[node.name],
-                                   geometry: node.conv!, activation: act(node.activation), output: format, rounding: rule)
+                                   geometry: node.conv!, activation: activation, output: format, rounding: rule)
     case .linear:
-      let x = args[0]
-      let x4 = IntTensor(shape: [x.shape[0], x.shape.count / x.shape[0], 1, 1], codes: x.codes, format: x.format)
-      var y = IntegerKernels.conv2d(x4, weight: weights[node.name]!, packed: packed[node.name], bias: biases[node.name],
-                                    geometry: ConvGeometry(), activation: act(node.activation), output: format, rounding: rule)
-      y.shape = [x.shape[0], y.shape[1]]
-      return y
+      return IntegerKernels.linear(args[0], weight: weights[node.name]!, packed: packed[node.name], bias: biases[node.name],
+                                   activation: activation, output: format, rounding: rule)
     case .add:
-      return IntegerKernels.add(args[0], args[1], activation: act(node.activation), output: format, rounding: rule)
+      return IntegerKernels.add(args[0], args[1], activation: activation, output: format, rounding: rule)
     case .concat:
       let parts = args.map { IntegerKernels.rescale($0, to: format, rounding: rule) }
       return try IntegerShapes.concat(parts, axis: node.axis! + (node.axis! >= 0 ? 1 : 0))
@@ -43,10 +32,8 @@ extension Simulator {
       return IntegerKernels.avgPool(args[0], geometry: node.op == .avgPool ? node.pool : nil, multiplier: node.poolMultiplier!,
                                     shift: node.poolShift!, output: format, rounding: rule)
     case .relu, .relu6, .leakyRelu:
-      let a: IntegerActivation = node.op == .relu ? .relu : (node.op == .relu6 ? .relu6 : .leakyRelu)
+      let a: FusedActivation = node.op == .relu ? .relu : (node.op == .relu6 ? .relu6 : .leakyRelu)
       return IntegerKernels.rescale(args[0], to: format, activation: a, rounding: rule)
-    case .hardSigmoid, .hardSwish:
-      return IntegerKernels.hardSigmoid(args[0], swish: node.op == .hardSwish, output: format, rounding: rule)
     case .upsample:
       return IntegerShapes.upsample(args[0], scale: node.scale!)
     case .flatten:

@@ -40,8 +40,15 @@ public final class Simulator: @unchecked Sendable {
         guard let be = payload[bn], let bb = node.biasBits, let bf = node.biasFractionalBits, be.values.count == shape[0] else {
           throw DeployError("node \(node.name): bias \(bn) missing from the payload or not [\(shape[0])]")
         }
-        b[node.name] = IntTensor(shape: [shape[0]], codes: be.values.map { Int16(clamping: $0) },
-                                 format: FixedPointFormat(bits: min(bb, 16), fractionalBits: bf))
+        // the integer kernels take biases of at most 16 bits
+        if let wide = be.values.first(where: { $0 < Int32(Int16.min) || $0 > Int32(Int16.max) }) {
+          throw DeployError("node \(node.name): bias \(bn) has code \(wide), beyond the 16 bits the simulator's bias path holds (bias_bits \(bb))")
+        }
+        guard (2...16).contains(bb) else {
+          throw DeployError("node \(node.name): bias_bits \(bb) is outside 2...16, the widths the simulator's bias path holds")
+        }
+        b[node.name] = IntTensor(shape: [shape[0]], codes: be.values.map { Int16($0) },
+                                 format: FixedPointFormat(bits: bb, fractionalBits: bf))
       }
     }
     weights = w

@@ -27,14 +27,6 @@ public enum TensorLayout: Hashable, Sendable, CustomStringConvertible {
       precondition(shape.rank == 4 && b > 1 && shape[1] % b == 0, "layout \(self) needs [N, C, H, W] with C divisible by \(b), got \(shape)")
     }
   }
-
-  /// Whether a tensor of this shape can take this layout.
-  public func isValid(for shape: Shape) -> Bool {
-    switch self {
-    case .rowMajor: true
-    case .channelBlocked(let b): shape.rank == 4 && b > 1 && b <= 16 && shape[1] % b == 0
-    }
-  }
 }
 
 extension Kernels {

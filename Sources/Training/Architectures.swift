@@ -5,12 +5,12 @@ import Layers
 public enum Architecture: String, CaseIterable, Sendable, Codable {
   case resnet20, resnet32, resnet44, resnet56
 
-  public func make(classes: Int = 10, seed: UInt64 = 0) -> Model {
+  public func make(classes: Int = 10, seed: UInt64 = 0) throws -> Model {
     switch self {
-    case .resnet20: CIFARResNet.make(depth: 20, classes: classes, seed: seed)
-    case .resnet32: CIFARResNet.make(depth: 32, classes: classes, seed: seed)
-    case .resnet44: CIFARResNet.make(depth: 44, classes: classes, seed: seed)
-    case .resnet56: CIFARResNet.make(depth: 56, classes: classes, seed: seed)
+    case .resnet20: try CIFARResNet.make(depth: 20, classes: classes, seed: seed)
+    case .resnet32: try CIFARResNet.make(depth: 32, classes: classes, seed: seed)
+    case .resnet44: try CIFARResNet.make(depth: 44, classes: classes, seed: seed)
+    case .resnet56: try CIFARResNet.make(depth: 56, classes: classes, seed: seed)
     }
   }
 

@@ -15,6 +15,9 @@ public struct BitExactReport: Sendable {
   public var maxLSBDifference = 0
   /// The first tensor (in graph order) that differed.
   public var firstMismatch: String?
+  /// Layers that needed the exact integer path but computed in float, with the reason
+  /// (`QuantizedModel.exactPathFailures`).
+  public var inexactLayers: [String] = []
 
   public init() {}
 
@@ -26,13 +29,14 @@ public struct BitExactReport: Sendable {
     valuesCompared += o.valuesCompared
     maxLSBDifference = max(maxLSBDifference, o.maxLSBDifference)
     firstMismatch = firstMismatch ?? o.firstMismatch
+    inexactLayers += o.inexactLayers.filter { !inexactLayers.contains($0) }
   }
 }
 
 public enum BitExactCheck {
   /// Runs one batch through both and compares every deploy tensor.
   public static func compare(_ qm: QuantizedModel, _ simulator: Simulator, batch x: Tensor) throws -> BitExactReport {
-    let names = tensorNames(qm.model)
+    let names = tensorNames(qm)
     var fakeQuant: [String: Tensor] = [:]
     try qm.model.withoutGradients {
       try qm.model.validate(input: x)
@@ -52,6 +56,15 @@ public enum BitExactCheck {
       report.tensorsCompared += 1
       let scale = Double(sign: .plus, exponent: sim.format.fractionalBits, significand: 1)
       let values = fq.scalars
+      guard values.count == sim.codes.count else {
+        // different shapes: every value counts as mismatched
+        report.valuesCompared += max(values.count, sim.codes.count)
+        report.mismatchedTensors.insert(name)
+        report.mismatchedValues += max(values.count, sim.codes.count)
+        report.maxLSBDifference = Int.max
+        if report.firstMismatch == nil { report.firstMismatch = name }
+        continue
+      }
       var bad = 0, worst = 0
       for (k, v) in values.enumerated() {
         let code = Double(v) * scale
@@ -59,22 +72,23 @@ public enum BitExactCheck {
         if diff != 0 { bad += 1; worst = max(worst, diff.isFinite ? Int(diff.rounded(.up)) : Int.max) }
       }
       report.valuesCompared += values.count
-      if bad > 0 || values.count != sim.codes.count {
+      if bad > 0 {
         report.mismatchedTensors.insert(name)
         report.mismatchedValues += bad
         report.maxLSBDifference = max(report.maxLSBDifference, worst)
         if report.firstMismatch == nil { report.firstMismatch = name }
       }
     }
+    report.inexactLayers = qm.exactPathFailures.map { "\($0.layer): \($0.reason)" }
     return report
   }
 
   /// Deploy tensor name of each model node's output: quantizer labels, and node names for ops
   /// that keep their input's grid.
-  static func tensorNames(_ model: Model) -> [Int: String] {
+  static func tensorNames(_ qm: QuantizedModel) -> [Int: String] {
     var names: [Int: String] = [:]
-    for (i, node) in model.nodes.enumerated() {
-      names[i] = (node.layer as? FixNeuron)?.label ?? node.name
+    for (i, node) in qm.model.nodes.enumerated() {
+      names[i] = qm.quantizer(at: i)?.label ?? node.name
     }
     return names
   }

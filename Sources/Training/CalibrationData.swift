@@ -45,7 +45,10 @@ public struct CalibrationData {
     guard fm.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
       throw DataError(source: dir, "calibration directory does not exist")
     }
-    let entries = (try? fm.contentsOfDirectory(atPath: dir)) ?? []
+    let entries: [String]
+    do { entries = try fm.contentsOfDirectory(atPath: dir) } catch {
+      throw DataError(source: dir, "cannot list the calibration directory (\(error.localizedDescription))")
+    }
     let hasSubfolders = entries.contains { e in
       var d: ObjCBool = false
       return fm.fileExists(atPath: dir + "/" + e, isDirectory: &d) && d.boolValue

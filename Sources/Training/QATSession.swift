@@ -21,7 +21,7 @@ public final class QATSession {
 
   public init(model: Model, config: QuantizationConfig) throws {
     var c = config
-    c.trainable = true
+    c.batchNorm = .train
     quantized = try Prepare.quantize(model, config: c)
   }
 
@@ -68,7 +68,7 @@ public final class QATSession {
   }
 
   public func freezeBatchNormStatistics() {
-    for n in model.nodes { (n.layer as? QuantizedBatchNormFold)?.freezeStatistics = true }
+    for w in quantized.weightLayers { w.layer.batchNorm?.freezeStatistics = true }
   }
 
   /// A trainer whose step hook freezes BN statistics and weight formats at the configured steps.
@@ -76,7 +76,11 @@ public final class QATSession {
     let t = Trainer(model: model, optimizer: optimizer, schedule: schedule)
     t.afterStep = { [unowned self] step in
       if let f = self.freezeBatchNormStep, step >= f { self.freezeBatchNormStatistics() }
-      if self.freezeRangesStep.map({ step < $0 }) ?? true { try? self.refreshWeightFormats() }
+      if self.freezeRangesStep.map({ step < $0 }) ?? true {
+        do { try self.refreshWeightFormats() } catch {
+          throw TrainingError("step \(step): re-deriving the weight formats failed: \(error)")
+        }
+      }
     }
     return t
   }
@@ -98,7 +102,7 @@ public final class QATSession {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     let json = String(decoding: try encoder.encode(state), as: UTF8.self)
-    let frozen = model.nodes.contains { ($0.layer as? QuantizedBatchNormFold)?.freezeStatistics == true }
+    let frozen = quantized.weightLayers.contains { $0.layer.batchNorm?.freezeStatistics == true }
     try trainer.save(to: path, attributes: ["quantization": json, "bn_frozen": frozen ? "1" : "0"])
   }
 

@@ -56,8 +56,9 @@ public final class Trainer {
   /// T² · cross-entropy against the teacher's softened outputs. The teacher runs in inference
   /// phase without recording; its parameters never change.
   public var distillation: Distillation?
-  /// Called after each optimizer step (e.g. to freeze batch-norm statistics at a given step).
-  public var afterStep: ((Int) -> Void)?
+  /// Called after each optimizer step (e.g. to freeze batch-norm statistics at a given step); an
+  /// error it throws ends the epoch with that error.
+  public var afterStep: ((Int) throws -> Void)?
 
   public init(model: Model, optimizer: any Optimizer, schedule: any LearningRateSchedule) {
     self.model = model
@@ -93,7 +94,7 @@ public final class Trainer {
       if let clipNorm { clipGradientNorm(&grads, maxNorm: clipNorm) }
       optimizer.update(grads)
       step += 1
-      afterStep?(step)
+      try afterStep?(step)
       lossSum += Double(loss.scalar) * Double(batch.labels.count)
       correct += zip(logitsValue.argmax(axis: 1), batch.labels).filter { $0 == $1 }.count
       report.steps += 1

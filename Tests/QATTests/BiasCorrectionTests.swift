@@ -30,7 +30,7 @@ func calibratedSmallNet(bits: Int, seed: UInt64) throws -> (QuantizedModel, [Ten
           guard let l = node.layer as? any WeightQuantized, let b = l.biasParameter else { continue }
           let w = quantized ? l.weightQuantizer(l.weightValue) : l.weightValue
           let bias = quantized ? (l.biasQuantizer.map { $0(b.value) } ?? b.value) : b.value
-          let out = preActivation(l, y, weight: w, bias: bias)
+          let out = l.preActivation(y, weight: w, bias: bias)
           var s = sums[m.nodes[j].name] ?? [Double](repeating: 0, count: out.shape[1])
           counts[m.nodes[j].name, default: 0] += BiasCorrection.accumulate(&s, out)
           sums[m.nodes[j].name] = s

@@ -78,14 +78,14 @@ func equalizationNet(seed: UInt64) -> Model {
     let m = equalizationNet(seed: 7)
     let bn = m["a.bn"] as! BatchNorm2D
     func foldedRangesOfA() -> [Float] {
-      zip(CrossLayerEqualization.outputRanges((m["a"] as! Conv2D).weight.value), BatchNormFolding.affine(of: bn).scale).map { $0 * abs($1) }
+      zip(ChannelLayout.outputRanges((m["a"] as! Conv2D).weight.value), BatchNormFolding.affine(of: bn).scale).map { $0 * abs($1) }
     }
     let spreadBefore = foldedRangesOfA().max()! / foldedRangesOfA().min()!
     // equalizing the first pair alone gives its two sides equal per-channel ranges (the next
     // pair rescales b's output channels, hence its input ranges, again)
     CrossLayerEqualization.equalize(CrossLayerEqualization.pairs(in: m)[0], in: m)
     let r1 = foldedRangesOfA()
-    let r2 = CrossLayerEqualization.inputRanges((m["b"] as! Conv2D).weight.value, groups: 2)
+    let r2 = ChannelLayout.inputRanges((m["b"] as! Conv2D).weight.value, groups: 2)
     for (x, y) in zip(r1, r2) { #expect(abs(x - y) <= 1e-5 * max(x, y)) }
     #expect(r1.max()! / r1.min()! < spreadBefore / 2)
     // the BN's sign is kept (γ < 0 channels stay negative)
@@ -95,11 +95,11 @@ func equalizationNet(seed: UInt64) -> Model {
   @Test func depthwiseAndGroupedInputChannels() {
     // weight [out 4, in/groups 1, 1, 1] with groups 4: input channel c is output channel c's filter
     let dw = Tensor([1, -2, 3, -4], shape: [4, 1, 1, 1])
-    #expect(CrossLayerEqualization.inputRanges(dw, groups: 4) == [1, 2, 3, 4])
+    #expect(ChannelLayout.inputRanges(dw, groups: 4) == [1, 2, 3, 4])
     // groups 2, weight [4, 2, 1, 1]: outputs 0-1 read inputs 0-1, outputs 2-3 read inputs 2-3
     let g = Tensor([1, -5, 2, 0, 7, 1, -3, 9], shape: [4, 2, 1, 1])
-    #expect(CrossLayerEqualization.inputRanges(g, groups: 2) == [2, 5, 7, 9])
-    let scaled = CrossLayerEqualization.scaledInputs(g, by: [1, 2, 3, 4], groups: 2)
+    #expect(ChannelLayout.inputRanges(g, groups: 2) == [2, 5, 7, 9])
+    let scaled = ChannelLayout.scaledInputs(g, by: [1, 2, 3, 4], groups: 2)
     #expect(scaled.scalars == [1, -10, 2, 0, 21, 4, -9, 36])
   }
 

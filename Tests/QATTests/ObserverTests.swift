@@ -1,5 +1,6 @@
 import Testing
 import TensorCore
+import TestSupport
 @testable import QAT
 
 @Suite struct ObserverTests {

@@ -1,5 +1,6 @@
 import Testing
 import TensorCore
+import TestSupport
 
 /// The simulator's integer convolution (direct int32 kernel with fused requantization, the int32
 /// path with separate requantization, and the int64 path) against a naive exact reference.
@@ -124,7 +125,7 @@ import TensorCore
     let packed = IntegerKernels.pack(w, groups: t.geometry.groups)
     // (activation, output fractional bits): fused (relu / none, shift 1...30), and the general path
     // (relu6 works at 8 more bits; an output finer than the sums needs a left shift)
-    let variants: [(IntegerActivation, Int)] = [(.relu, 3), (.none, 1), (.none, 9), (.relu6, 4), (.leakyRelu, 5), (.none, 12)]
+    let variants: [(FusedActivation, Int)] = [(.relu, 3), (.none, 1), (.none, 9), (.relu6, 4), (.leakyRelu, 5), (.none, 12)]
     for rule in RoundingRule.allCases {
       for (activation, fo) in variants {
         let out = FixedPointFormat(bits: 8, fractionalBits: fo)

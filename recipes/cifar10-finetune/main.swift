@@ -24,6 +24,12 @@ struct Finetune: ParsableCommand {
   @Flag(help: "The one-epoch recipe measured in PyTorch: SGD lr 1e-3 constant, momentum 0.9, no weight decay.")
   var reference = false
 
+  func validate() throws {
+    guard RecipeSupport.scheduleNames.contains(schedule) else {
+      throw ValidationError("--schedule '\(schedule)': expected one of \(RecipeSupport.scheduleNames.joined(separator: ", "))")
+    }
+  }
+
   mutating func run() throws {
     if reference { (epochs, learningRate, weightDecay, schedule) = (1, 1e-3, 0, "constant") }
     Threading.configure(threads: threads)
@@ -38,8 +44,7 @@ struct Finetune: ParsableCommand {
     let start = try Evaluation.evaluate(model, loader: test)
     RecipeSupport.report("eval", ["epoch": 0, "top1": start.top1, "images": start.images])
     let steps = epochs * train.batchCount
-    let lrSchedule: any LearningRateSchedule = schedule == "cosine"
-      ? CosineSchedule(base: learningRate, totalSteps: steps) : ConstantSchedule(learningRate)
+    let lrSchedule = try RecipeSupport.learningRateSchedule(schedule, base: learningRate, totalSteps: steps)
     let optimizer = SGD(model.parameters, learningRate: learningRate, momentum: momentum, weightDecay: weightDecay)
     let trainer = Trainer(model: model, optimizer: optimizer, schedule: lrSchedule)
     let t0 = monotonicSeconds()

@@ -3,7 +3,7 @@
 // the JPEG training set, evaluates the fake-quant model every epoch, then folds BN, exports and
 // checks the integer simulator against the fake-quant model.
 //
-//   swift run -c release cifar10-qat --bits 4,4 --unsigned-activations --weights runs/resnet20_finetuned.h5
+//   swift run -c release cifar10-qat --weight-bit 4 --activation-bit 4 --unsigned-activations --weights runs/resnet20_finetuned.h5
 //   swift run -c release cifar10-qat --reference     # PyTorch comparison: W8A8, 1 epoch, lr 1e-3
 import ArgumentParser
 import Autograd
@@ -19,12 +19,20 @@ import Training
 struct QATRecipe: ParsableCommand {
   @Option(help: "Shared data root (default $QAT_DATA or ../shared).") var dataRoot: String?
   @Option(help: "Float weights to start from (default <data root>/models/resnet20.h5).") var weights: String?
-  @Option(help: "weight,activation bits") var bits = "8,8"
-  @Option(help: "Bits of the first conv and the last linear layer (0 keeps --bits).") var endBits = 8
-  @Option(help: "Minimum bias bits: biases get max(this, weight bits), as DPU biases stay 8-bit under low-bit weights.")
-  var biasBits = 8
-  @Option(help: "Bits of the residual branches, the conv outputs that only residual adds read (0 keeps the activation bits; low-bit papers keep them in float).")
-  var residualBits = 0
+  @Option(help: "Weight and bias bits (vai_q weight_bit; default 8).") var weightBit: Int?
+  @Option(help: "Activation bits (vai_q activation_bit; default 8).") var activationBit: Int?
+  @Option(help: "xfDNN bitwidths: activations,parameters (e.g. 4,4), as `qat quantize --bitwidths`.") var bitwidths: String?
+  @Option(help: "Bits of the first conv (0 keeps the global widths).") var firstLayerBit = 8
+  @Option(help: "Bits of the last layer (0 keeps the global widths).") var lastLayerBit = 8
+  @Option(help: "Bias bits (default: max(8, weight bits), as DPU biases stay 8-bit under low-bit weights).")
+  var biasBit: Int?
+  @Option(help: "Bits of the residual branches, the conv outputs that only residual adds read (default: the activation bits; low-bit papers keep them in float).")
+  var residualBit: Int?
+  // Spellings of earlier versions, refused with what to write instead.
+  @Option(help: .hidden) var bits: String?
+  @Option(help: .hidden) var endBits: Int?
+  @Option(help: .hidden) var biasBits: Int?
+  @Option(help: .hidden) var residualBits: Int?
   @Option(help: "Calibration method.") var method = "min-diffs"
   @Flag(help: "Unsigned formats after ReLU (one more level; TIDL style). Default: signed, as the DPU.")
   var unsignedActivations = false
@@ -50,6 +58,37 @@ struct QATRecipe: ParsableCommand {
   @Flag(help: "The one-epoch comparison with PyTorch: SGD lr 1e-3 constant, momentum 0.9, no weight decay (W8A8 by default).")
   var reference = false
 
+  func validate() throws {
+    do { try RecipeSupport.refuseRemovedOptions(bits: bits, endBits: endBits, biasBits: biasBits, residualBits: residualBits) } catch {
+      throw ValidationError("\(error)")
+    }
+    guard RecipeSupport.scheduleNames.contains(schedule) else {
+      throw ValidationError("--schedule '\(schedule)': expected one of \(RecipeSupport.scheduleNames.joined(separator: ", "))")
+    }
+  }
+
+  /// The configuration from --bitwidths / --weight-bit / --activation-bit and the per-role widths.
+  func makeConfig() throws -> QuantizationConfig {
+    var config = QuantizationConfig()
+    if let bitwidths { try config.apply(bitwidths: bitwidths) }
+    for (option, value, current) in [("--weight-bit", weightBit, config.weightBit), ("--activation-bit", activationBit, config.activationBit)] {
+      if let value, bitwidths != nil, value != current { throw ValidationError("\(option) \(value) contradicts --bitwidths \(bitwidths!)") }
+    }
+    config.weightBit = weightBit ?? config.weightBit
+    config.activationBit = activationBit ?? config.activationBit
+    guard let calibration = CalibrationMethod.named(method) else {
+      throw ValidationError("--method '\(method)': expected one of \(CalibrationMethod.names.joined(separator: ", "))")
+    }
+    config.method = calibration
+    config.biasBit = biasBit ?? max(8, config.weightBit)
+    config.unsignedActivations = unsignedActivations
+    config.residualBit = residualBit
+    if firstLayerBit > 0 { config.firstLayerBit = firstLayerBit }
+    if lastLayerBit > 0 { config.lastLayerBit = lastLayerBit }
+    try config.validate()
+    return config
+  }
+
   mutating func run() throws {
     if reference {
       (epochs, learningRate, weightDecay, schedule, rangeLearning) = (1, 1e-3, 0, "constant", "none")
@@ -57,20 +96,15 @@ struct QATRecipe: ParsableCommand {
     }
     Threading.configure(threads: threads)
     let root = RecipeSupport.dataRoot(dataRoot)
-    let parts = bits.split(separator: ",").compactMap { Int($0) }
-    guard parts.count == 2, let calibration = CalibrationMethod.named(method),
-          let learning = QuantSpec.Learning(rawValue: rangeLearning) else {
-      throw ValidationError("--bits W,A, --method and --range-learning (none, tqt, lsq) must be valid")
+    guard let learning = QuantSpec.Learning(rawValue: rangeLearning) else {
+      throw ValidationError("--range-learning '\(rangeLearning)': expected none, tqt or lsq")
     }
-    var config = QuantizationConfig()
-    (config.weightBit, config.activationBit, config.method) = (parts[0], parts[1], calibration)
-    config.biasBit = max(biasBits, parts[0])
-    config.unsignedActivations = unsignedActivations
-    if residualBits > 0 { config.residualBit = residualBits }
-    if endBits > 0 { (config.firstLayerBit, config.lastLayerBit) = (endBits, endBits) }
+    let config = try makeConfig()
     let weightsPath = weights ?? root + "/models/resnet20.h5"
-    RecipeSupport.report("config", ["recipe": "cifar10-qat", "seed": seed, "weights": weightsPath, "bits": bits,
-                                    "end_bits": endBits, "bias_bits": config.biasBit ?? parts[0], "residual_bits": residualBits,
+    RecipeSupport.report("config", ["recipe": "cifar10-qat", "seed": seed, "weights": weightsPath, "weight_bit": config.weightBit,
+                                    "activation_bit": config.activationBit, "first_layer_bit": config.firstLayerBit ?? 0,
+                                    "last_layer_bit": config.lastLayerBit ?? 0, "bias_bit": config.biasBit ?? config.weightBit,
+                                    "residual_bit": config.residualBit ?? config.activationBit,
                                     "unsigned_activations": unsignedActivations, "include_cle": includeCle, "method": method, "range_learning": rangeLearning, "epochs": epochs,
                                     "batch_size": batchSize, "learning_rate": learningRate, "momentum": momentum,
                                     "weight_decay": weightDecay, "schedule": schedule, "freeze_bn_at": freezeBNAt,
@@ -95,8 +129,7 @@ struct QATRecipe: ParsableCommand {
 
     let train = try CIFARData.trainingLoader(directory: root + "/data/cifar10/train", batchSize: batchSize, seed: seed)
     let steps = epochs * train.batchCount
-    let lrSchedule: any LearningRateSchedule = schedule == "cosine"
-      ? CosineSchedule(base: learningRate, totalSteps: steps) : ConstantSchedule(learningRate)
+    let lrSchedule = try RecipeSupport.learningRateSchedule(schedule, base: learningRate, totalSteps: steps)
     let optimizer = SGD(session.parameterGroups(weightDecay: weightDecay, rangeLearningRateScale: rangeLearningRateScale),
                         learningRate: learningRate, momentum: momentum)
     session.freezeBatchNormStep = freezeBNAt < 1 ? Int(Double(steps) * freezeBNAt) : nil
@@ -125,7 +158,8 @@ struct QATRecipe: ParsableCommand {
     var b = simTest.batches(epoch: 0)
     while let batch = try b.next() { check.merge(try BitExactCheck.compare(session.quantized, sim, batch: batch.images)) }
     let simulated = try Evaluation.evaluate(loader: simTest) { try sim($0) }
-    RecipeSupport.report("result", ["recipe": "cifar10-qat", "bits": bits, "float_top1": floatTop1, "ptq_top1": start.top1,
+    RecipeSupport.report("result", ["recipe": "cifar10-qat", "weight_bit": config.weightBit, "activation_bit": config.activationBit,
+                                    "float_top1": floatTop1, "ptq_top1": start.top1,
                                     "fake_quant_top1": fakeQuant.top1, "simulator_top1": simulated.top1,
                                     "simulated_images": simulated.images, "mismatched_tensors": check.mismatchedTensors.count,
                                     "max_lsb_diff": check.maxLSBDifference, "tensors_compared": check.tensorsCompared,

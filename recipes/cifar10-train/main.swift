@@ -27,7 +27,7 @@ struct Train: ParsableCommand {
                                     "learning_rate": learningRate, "momentum": momentum, "weight_decay": weightDecay,
                                     "schedule": "cosine", "augmentation": "random crop 32 pad 4 + horizontal flip",
                                     "threads": threads, "data_root": root])
-    let model = Architecture.resnet20.make(seed: seed)
+    let model = try Architecture.resnet20.make(seed: seed)
     let train = try CIFARData.trainingLoader(directory: root + "/data/cifar10/train", batchSize: batchSize, seed: seed)
     let test = try CIFARData.evaluationLoader(directory: root + "/data/cifar10/test")
     let optimizer = SGD(model.parameters, learningRate: learningRate, momentum: momentum, weightDecay: weightDecay)

@@ -183,10 +183,6 @@ void cks_maxpool_i16(const int16_t *x, int16_t *y, int64_t nc, int h, int w, int
 /// Window sums over planes (padding counts as zero), int64.
 void cks_sumpool_i16(const int16_t *x, int64_t *y, int64_t nc, int h, int w, int kh, int kw, int sh, int sw,
                      int ph, int pw, int oh, int ow);
-/// DPU hard-sigmoid clamp(x + 3, 0, 6) · 2731 / 2^14 (swish != 0: times x), requantized by `shift`.
-void cks_hard_sigmoid(const int16_t *x, int16_t *y, int64_t n, int64_t three, int64_t six, int swish, int shift,
-                      ck_rounding rule, int qmin, int qmax);
-
 // ---- optimizers (PyTorch update rules) ----
 /// SGD with momentum / dampening / Nesterov / L2 weight decay. first != 0 initialises buf = d.
 void ck_sgd_update(float *p, const float *g, float *buf, int64_t n, float lr, float momentum, float dampening,

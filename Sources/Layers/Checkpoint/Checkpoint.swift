@@ -69,8 +69,8 @@ public enum Checkpoint {
     var state: [String: Tensor] = [:]
     for key in stored where key.hasPrefix("state/") { state[String(key.dropFirst(6))] = try read(file, key) }
     var attributes: [String: String] = [:]
-    for name in try file.attributeNames() {
-      if let s = try? file.stringAttribute(name) { attributes[name] = s }
+    for name in try file.attributeNames() where try file.isStringAttribute(name) {
+      attributes[name] = try file.stringAttribute(name)
     }
     return Contents(step: step, attributes: attributes, state: state)
   }

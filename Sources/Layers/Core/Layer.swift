@@ -45,6 +45,12 @@ public struct ShapeError: Error, CustomStringConvertible {
   public var description: String { message }
 }
 
+/// A model definition that cannot be built (an invalid depth, a channel count that does not divide).
+public struct ModelDefinitionError: Error, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}
+
 /// The one input of a single-input layer (traps naming the layer otherwise).
 @inline(__always) public func single(_ inputs: [Tensor], _ layer: String) -> Tensor {
   precondition(inputs.count == 1, "\(layer) takes one input, got \(inputs.count)")

@@ -84,6 +84,9 @@ public final class Model: @unchecked Sendable {
     return forward([x])[0]
   }
 
+  /// The per-sample shape of input k (nil if that node is not an `Input`).
+  public func inputShape(_ k: Int = 0) -> Shape? { (nodes[inputNodes[k]].layer as? Input)?.shape }
+
   /// Checks a batch against the input node's per-sample shape (user data: throws).
   public func validate(input x: Tensor, index k: Int = 0) throws {
     guard let input = nodes[inputNodes[k]].layer as? Input else { return }
@@ -152,15 +155,6 @@ public final class Model: @unchecked Sendable {
     outputNodes = outputNodes.map(remap)
     lastUse = Model.lastUses(nodes, outputNodes)
     return at
-  }
-
-  /// Rebuilds the model from an edited node list (transforms that restructure the graph).
-  public func setNodes(_ newNodes: [Node], inputs: [Int], outputs: [Int]) {
-    let rebuilt = Model(nodes: newNodes, inputs: inputs, outputs: outputs)
-    nodes = rebuilt.nodes
-    inputNodes = rebuilt.inputNodes
-    outputNodes = rebuilt.outputNodes
-    lastUse = rebuilt.lastUse
   }
 }
 

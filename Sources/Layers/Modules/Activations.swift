@@ -3,19 +3,23 @@ import TensorCore
 
 // Elementwise activation layers (one family, one file).
 
-public final class ReLU: Layer {
+public final class ReLU: ActivationLayer, GridPreserving, PositivelyHomogeneous {
+  public var fusedActivation: FusedActivation? { .relu }
   public init() {}
   public func forward(_ inputs: [Tensor]) -> Tensor { single(inputs, "ReLU").relu() }
   public func flops(inputs: [Shape], output: Shape) -> Int { output.count }
 }
 
-public final class ReLU6: Layer {
+public final class ReLU6: ActivationLayer {
+  public var fusedActivation: FusedActivation? { .relu6 }
   public init() {}
   public func forward(_ inputs: [Tensor]) -> Tensor { single(inputs, "ReLU6").relu6() }
   public func flops(inputs: [Shape], output: Shape) -> Int { output.count }
 }
 
-public final class LeakyReLU: Layer {
+public final class LeakyReLU: ActivationLayer, PositivelyHomogeneous {
+  /// Fusable at the DPU's slope only (simulate_dpu sets it).
+  public var fusedActivation: FusedActivation? { negativeSlope == FusedActivation.leakySlope ? .leakyRelu : nil }
   public var negativeSlope: Float
   public init(negativeSlope: Float = 0.01) { self.negativeSlope = negativeSlope }
   public func forward(_ inputs: [Tensor]) -> Tensor { single(inputs, "LeakyReLU").leakyRelu(alpha: negativeSlope) }

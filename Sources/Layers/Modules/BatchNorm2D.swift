@@ -4,7 +4,7 @@ import TensorCore
 /// Batch normalisation over axis 1 (PyTorch's BatchNorm2d / BatchNorm1d on [N, C]).
 /// Training: batch statistics, running statistics updated with `momentum` (unbiased variance).
 /// Inference: running statistics.
-public final class BatchNorm2D: Layer {
+public final class BatchNorm2D: BatchNormalization {
   public let channels: Int
   public var epsilon: Float
   public var momentum: Float
@@ -40,18 +40,14 @@ public final class BatchNorm2D: Layer {
     let x = single(inputs, "BatchNorm2D")
     precondition(x.rank >= 2 && x.shape[1] == channels, "BatchNorm2D(\(channels)): input \(x.shape) has \(x.rank >= 2 ? x.shape[1] : 0) channels")
     if phase == .inference {
-      let y = Tensor.channelAffine(x, scale: inferenceScale, shift: inferenceShift)
+      let s = foldScale
+      let y = Tensor.channelAffine(x, scale: s, shift: foldedBias(nil, scale: s))
       return fusingReLU ? y.relu() : y
     }
     let (y, mean, variance) = Tensor.batchNorm(x, gamma: weight.tensor, beta: bias.tensor, epsilon: epsilon, relu: fusingReLU)
     if !freezeStatistics { updateRunningStatistics(mean: mean, variance: variance, count: x.count / channels) }
     return y
   }
-
-  /// γ / sqrt(running_var + ε) (differentiable in γ).
-  public var inferenceScale: Tensor { weight.tensor * (runningVar.value + epsilon).rsqrt() }
-  /// β − running_mean · scale.
-  public var inferenceShift: Tensor { bias.tensor - runningMean.value * inferenceScale }
 
   /// Moves the running statistics toward a batch's (unbiased variance), as in training.
   public func updateRunningStatistics(mean: [Float], variance: [Float], count: Int) {

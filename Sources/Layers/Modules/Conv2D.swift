@@ -3,7 +3,7 @@ import TensorCore
 import Glibc
 
 /// 2-D convolution (PyTorch's Conv2d): weight [out, in/groups, kh, kw], optional bias [out].
-public final class Conv2D: Layer {
+public final class Conv2D: WeightBearing, ChannelScalable {
   public let inChannels: Int
   public let outChannels: Int
   public let kernelSize: (h: Int, w: Int)
@@ -49,6 +49,23 @@ public final class Conv2D: Layer {
   public func flops(inputs: [Shape], output: Shape) -> Int {
     2 * output.count * (inChannels / geometry.groups) * kernelSize.h * kernelSize.w + (bias == nil ? 0 : output.count)
   }
+
+  public var inputChannels: Int { inChannels }
+  public var outputChannels: Int { outChannels }
+  public var groups: Int { geometry.groups }
+  public var reductionLength: Int { inChannels / geometry.groups * kernelSize.h * kernelSize.w }
+
+  public func apply(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    Tensor.conv2d(x, weight: weight, bias: bias, geometry: geometry)
+  }
+
+  public func applyInteger(_ x: IntTensor, weight: IntTensor, bias: IntTensor?, activation: FusedActivation,
+                           output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
+    IntegerKernels.conv2d(x, weight: weight, packed: nil, bias: bias, geometry: geometry, activation: activation,
+                          output: output, rounding: rounding)
+  }
+
+  public func with(weight: Tensor, bias: Tensor?) -> any WeightBearing { Conv2D(weight: weight, bias: bias, geometry: geometry) }
 
   /// Re-initialises the weight with Kaiming-normal values (std sqrt(2 / fan_in)), as He et al.
   public func kaimingNormal(using rng: inout RandomGenerator) {

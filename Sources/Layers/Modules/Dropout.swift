@@ -4,7 +4,7 @@ import TensorCore
 /// Dropout: in training, zeroes elements with probability p and scales the rest by 1/(1−p).
 /// Masks come from a generator seeded at construction and advanced once per call; the call count
 /// is a buffer, so checkpoints resume the same mask sequence.
-public final class Dropout: Layer {
+public final class Dropout: GridPreserving {
   public let probability: Float
   public let seed: UInt64
   public let calls = Buffer(Tensor([0]))

@@ -2,7 +2,7 @@ import Autograd
 import TensorCore
 
 /// Fully connected layer (PyTorch's Linear): y = x·Wᵀ + b, weight [out, in].
-public final class Linear: Layer {
+public final class Linear: WeightBearing, ChannelScalable {
   public let inFeatures: Int
   public let outFeatures: Int
   public let weight: Parameter
@@ -33,6 +33,20 @@ public final class Linear: Layer {
   }
 
   public func flops(inputs: [Shape], output: Shape) -> Int { 2 * output.count * inFeatures + (bias == nil ? 0 : output.count) }
+
+  public var inputChannels: Int { inFeatures }
+  public var outputChannels: Int { outFeatures }
+  public var reductionLength: Int { inFeatures }
+
+  public func apply(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor { Tensor.linear(x, weight: weight, bias: bias) }
+
+  public func applyInteger(_ x: IntTensor, weight: IntTensor, bias: IntTensor?, activation: FusedActivation,
+                           output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
+    let w4 = IntTensor(shape: [weight.shape[0], weight.shape[1], 1, 1], codes: weight.codes, format: weight.format)
+    return IntegerKernels.linear(x, weight: w4, packed: nil, bias: bias, activation: activation, output: output, rounding: rounding)
+  }
+
+  public func with(weight: Tensor, bias: Tensor?) -> any WeightBearing { Linear(weight: weight, bias: bias) }
 
   public func kaimingNormal(using rng: inout RandomGenerator) {
     weight.value = Tensor.normal(weight.shape, std: (2 / Float(inFeatures)).squareRoot(), using: &rng)

@@ -2,7 +2,7 @@ import Autograd
 import TensorCore
 
 /// Elementwise sum of its inputs (residual connections).
-public final class Add: Layer {
+public final class Add: ResidualSum {
   public init() {}
   public func forward(_ inputs: [Tensor]) -> Tensor {
     precondition(inputs.count >= 2, "Add takes at least two inputs, got \(inputs.count)")
@@ -13,7 +13,7 @@ public final class Add: Layer {
 }
 
 /// Concatenation of its inputs along `axis` (channels by default).
-public final class Concat: Layer {
+public final class Concat: Concatenation {
   public let axis: Int
   public init(axis: Int = 1) { self.axis = axis }
   public func forward(_ inputs: [Tensor]) -> Tensor {

@@ -1,7 +1,7 @@
 import Autograd
 import TensorCore
 
-public final class MaxPool2D: Layer {
+public final class MaxPool2D: GridPreserving {
   public let geometry: Pool2DGeometry
   public init(kernel: Int, stride: Int? = nil, padding: Int = 0, dilation: Int = 1, ceilMode: Bool = false) {
     geometry = Pool2DGeometry(kernel: (kernel, kernel), stride: stride.map { ($0, $0) }, padding: (padding, padding),
@@ -12,7 +12,7 @@ public final class MaxPool2D: Layer {
   public func flops(inputs: [Shape], output: Shape) -> Int { output.count * geometry.kernelH * geometry.kernelW }
 }
 
-public final class AvgPool2D: Layer {
+public final class AvgPool2D: AveragePooling {
   public let geometry: Pool2DGeometry
   public let countIncludePad: Bool
   public init(kernel: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false, countIncludePad: Bool = true) {
@@ -31,7 +31,7 @@ public final class AvgPool2D: Layer {
 }
 
 /// Mean over H and W: [N, C, H, W] -> [N, C, 1, 1].
-public final class GlobalAvgPool: Layer {
+public final class GlobalAvgPool: AveragePooling {
   public init() {}
   public func forward(_ inputs: [Tensor]) -> Tensor { single(inputs, "GlobalAvgPool").globalAvgPool2D() }
   public func flops(inputs: [Shape], output: Shape) -> Int { inputs.first?.count ?? 0 }

@@ -2,19 +2,19 @@ import Autograd
 import TensorCore
 
 /// Flattens all axes from `startAxis` on (PyTorch's Flatten, default start 1).
-public final class Flatten: Layer {
+public final class Flatten: GridPreserving {
   public let startAxis: Int
   public init(startAxis: Int = 1) { self.startAxis = startAxis }
   public func forward(_ inputs: [Tensor]) -> Tensor { single(inputs, "Flatten").flattened(from: startAxis) }
 }
 
-public final class Identity: Layer {
+public final class Identity: GridPreserving {
   public init() {}
   public func forward(_ inputs: [Tensor]) -> Tensor { single(inputs, "Identity") }
 }
 
 /// Reshapes each sample (the batch axis is kept): per-sample dims, one may be -1.
-public final class Reshape: Layer {
+public final class Reshape: GridPreserving {
   public let shape: [Int]
   public init(_ shape: [Int]) { self.shape = shape }
   public func forward(_ inputs: [Tensor]) -> Tensor {
@@ -24,14 +24,17 @@ public final class Reshape: Layer {
 }
 
 /// Strided slice on every axis (missing trailing axes whole), e.g. x[:, :, ::2, ::2].
-public final class Slice: Layer {
+public final class Slice: GridPreserving {
   public let ranges: [SliceRange]
   public init(_ ranges: [SliceRange]) { self.ranges = ranges }
   public func forward(_ inputs: [Tensor]) -> Tensor { single(inputs, "Slice").sliced(ranges) }
 }
 
 /// Constant padding of each axis: before[i] / after[i] elements.
-public final class Pad: Layer {
+public final class Pad: GridPreserving {
+  /// Zero padding keeps the grid; a non-zero value needs a quantizer after the pad.
+  public var preservesGrid: Bool { value == 0 }
+  public var preservesSign: Bool { value >= 0 }
   public let before: [Int]
   public let after: [Int]
   public let value: Float
@@ -47,7 +50,7 @@ public final class Pad: Layer {
 }
 
 /// Nearest-neighbour upsampling of H and W by an integer factor.
-public final class Upsample: Layer {
+public final class Upsample: GridPreserving {
   public let scale: Int
   public init(scale: Int) {
     precondition(scale >= 1, "Upsample: scale must be >= 1")

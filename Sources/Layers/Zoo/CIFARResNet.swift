@@ -6,10 +6,18 @@ import TensorCore
 /// subsampling plus zero channel padding, no parameters), global average pool, linear head.
 /// Node and parameter names equal the PyTorch state-dict keys.
 public enum CIFARResNet {
-  /// depth = 6n + 2 (20, 32, 44, 56, 110).
-  public static func make(depth: Int = 20, classes: Int = 10, seed: UInt64 = 0) -> Model {
-    precondition((depth - 2) % 6 == 0, "CIFARResNet: depth must be 6n + 2, got \(depth)")
-    let blocks = (depth - 2) / 6
+  /// depth = 6n + 2 with n ≥ 1 (20, 32, 44, 56, 110); throws for other depths.
+  public static func make(depth: Int = 20, classes: Int = 10, seed: UInt64 = 0) throws -> Model {
+    guard depth >= 8, (depth - 2) % 6 == 0 else {
+      throw ModelDefinitionError("CIFARResNet: depth must be 6n + 2 with n ≥ 1 (20, 32, 44, 56, 110), got \(depth)")
+    }
+    guard classes >= 1 else { throw ModelDefinitionError("CIFARResNet: classes must be at least 1, got \(classes)") }
+    return build(blocks: (depth - 2) / 6, classes: classes, seed: seed)
+  }
+
+  public static func resnet20(classes: Int = 10, seed: UInt64 = 0) -> Model { build(blocks: 3, classes: classes, seed: seed) }
+
+  static func build(blocks: Int, classes: Int, seed: UInt64) -> Model {
     var b = ModelBuilder(seed: seed)
     var x = b.input(shape: [3, 32, 32])
     x = b.conv2d("conv1", x, 3, 16, kernel: 3, padding: 1, bias: false)
@@ -30,8 +38,6 @@ public enum CIFARResNet {
     heInitialize(model, seed: seed)
     return model
   }
-
-  public static func resnet20(classes: Int = 10, seed: UInt64 = 0) -> Model { make(depth: 20, classes: classes, seed: seed) }
 
   static func basicBlock(_ b: inout ModelBuilder, _ name: String, _ x: NodeRef, _ inC: Int, _ outC: Int, _ stride: Int) -> NodeRef {
     var y = b.conv2d("\(name).conv1", x, inC, outC, kernel: 3, stride: stride, padding: 1, bias: false)

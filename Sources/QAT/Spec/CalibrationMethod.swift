@@ -53,20 +53,12 @@ public enum CalibrationMethod: Hashable, Sendable, Codable, CustomStringConverti
     case .mse(let b): "mse(bins \(b))"
     }
   }
-
-  /// Whether the method needs a histogram (and so a range pass before it).
-  public var usesHistogram: Bool {
-    switch self {
-    case .percentile, .entropy, .mse, .minDiffs, .minDiffsDepthwise: true
-    default: false
-    }
-  }
 }
 
 /// JSON form: a name ("min-diffs"), or an object with the name and parameters
 /// ({"name": "percentile", "bins": 2048, "threshold": 0.9999}).
 extension CalibrationMethod {
-  enum CodingKeys: String, CodingKey { case name, bins, threshold, averagingConstant = "averaging_constant" }
+  enum CodingKeys: String, CodingKey, CaseIterable { case name, bins, threshold, averagingConstant = "averaging_constant" }
 
   public init(from decoder: Decoder) throws {
     if let single = try? decoder.singleValueContainer(), let name = try? single.decode(String.self) {
@@ -76,6 +68,7 @@ extension CalibrationMethod {
       self = m
       return
     }
+    try decoder.rejectUnknownKeys(CodingKeys.self)
     let c = try decoder.container(keyedBy: CodingKeys.self)
     let name = try c.decode(String.self, forKey: .name)
     let bins = try c.decodeIfPresent(Int.self, forKey: .bins) ?? CalibrationMethod.defaultBins

@@ -1,7 +1,7 @@
 import TensorCore
 
 /// What a quantizer produces: bit width, signedness, granularity, number format, rounding and the
-/// calibration method. Presets cover the hardware the project targets.
+/// calibration method (`Prepare` derives each quantizer's spec from the `QuantizationConfig`).
 public struct QuantSpec: Hashable, Sendable, Codable {
   public enum Scheme: String, Hashable, Sendable, Codable {
     /// Power-of-two scales (fix positions): DPU, Micron DLA, TIDL.
@@ -12,7 +12,7 @@ public struct QuantSpec: Hashable, Sendable, Codable {
     case asymmetric
   }
 
-  /// Range learning during QAT.
+  /// Range learning during QAT (a FixNeuron's `rangeLearning` holds the learned parameter).
   public enum Learning: String, Hashable, Sendable, Codable {
     case none
     /// Learned step size (Esser et al. 2020), float scale.
@@ -30,14 +30,12 @@ public struct QuantSpec: Hashable, Sendable, Codable {
   public var method: CalibrationMethod
   /// Signed codes limited to [-(2^(b-1) − 1), 2^(b-1) − 1] (arch_type DPUCADF8H activations).
   public var narrowRange: Bool
-  public var learning: Learning
   /// A fixed position instead of a calibrated one (Micron DLA without varfp: 16-bit Q8.8 is
   /// 8 fractional bits everywhere).
   public var fixedFractionalBits: Int?
 
   public init(bits: Int, signed: Bool = true, scheme: Scheme = .powerOfTwo, channelAxis: Int? = nil,
-              rounding: RoundingRule = .halfToEven, method: CalibrationMethod = .minDiffs, narrowRange: Bool = false,
-              learning: Learning = .none) {
+              rounding: RoundingRule = .halfToEven, method: CalibrationMethod = .minDiffs, narrowRange: Bool = false) {
     precondition((2...16).contains(bits), "QuantSpec: bit width must be 2...16, got \(bits)")
     self.bits = bits
     self.signed = signed
@@ -46,24 +44,8 @@ public struct QuantSpec: Hashable, Sendable, Codable {
     self.rounding = rounding
     self.method = method
     self.narrowRange = narrowRange
-    self.learning = learning
   }
 
-  public var qmin: Int { signed ? -(1 << (bits - 1)) + (narrowRange ? 1 : 0) : 0 }
-  public var qmax: Int { signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1 }
-
-  /// DPU weights and biases: power of two, per tensor, half-to-even ("std_round").
-  public static func dpuWeight(bits: Int = 8, method: CalibrationMethod = .minDiffs) -> QuantSpec {
-    QuantSpec(bits: bits, rounding: .halfToEven, method: method)
-  }
-
-  /// DPU activations: power of two, per tensor, half-up rounding.
-  public static func dpuActivation(bits: Int = 8, method: CalibrationMethod = .minDiffs, narrowRange: Bool = false) -> QuantSpec {
-    QuantSpec(bits: bits, rounding: .halfUp, method: method, narrowRange: narrowRange)
-  }
-
-  /// Symmetric per-channel weights with float scales (ONNX QDQ / TensorRT style).
-  public static func perChannelWeight(bits: Int = 8, axis: Int = 0) -> QuantSpec {
-    QuantSpec(bits: bits, scheme: .symmetric, channelAxis: axis, rounding: .halfToEven, method: .minMax, narrowRange: true)
-  }
+  public var qmin: Int { CodeRange(bits: bits, signed: signed, narrowRange: narrowRange).qmin }
+  public var qmax: Int { CodeRange(bits: bits, signed: signed, narrowRange: narrowRange).qmax }
 }

@@ -41,8 +41,8 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
   public var inputNodes: [String] = []
   /// ... and before these (vai_q `output_nodes`); empty: up to the outputs.
   public var outputNodes: [String] = []
-  /// Concat input alignment (vai_q `align_concat`): 0 all concats, 1 output concats only, 2 off.
-  public var alignConcat = 0
+  /// Concat input alignment (vai_q `align_concat`: 0 all concats, 1 output concats only, 2 off).
+  public var alignConcat: ConcatAlignment = .all
   /// Pooling outputs share their input's position (as the DPU computes them).
   public var alignPool = true
   /// Bit width for the first convolution (weights and output) and the last layer; nil keeps the
@@ -64,40 +64,72 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
   public var activationRounding: RoundingRule = .halfUp
   /// vai_q `simulate_dpu`: LeakyReLU slope 26/256, average pooling as sum · k / 2^n.
   public var simulateDPU = true
-  /// Fold batch norms into preceding conv / linear layers before quantizing (PTQ).
-  public var foldBatchNorm = true
-  /// vai_q adjust_shift_cut / adjust_shift_bias: move positions so the DPU's shift ranges hold
-  /// (0 disables).
-  public var adjustShiftCut = 1
-  public var adjustShiftBias = 1
+  /// What happens to batch norms after a weight-bearing layer: folded into it (PTQ, the
+  /// default), kept as layers of their own, or trained with it as QAT's folded Conv / Linear + BN.
+  public var batchNorm: BatchNormHandling = .fold
+  /// vai_q adjust_shift_cut / adjust_shift_bias (1 / 0): move positions so the DPU's shift ranges
+  /// hold, or leave them.
+  public var adjustShiftCut: ShiftRule = .adjust
+  public var adjustShiftBias: ShiftRule = .adjust
   /// Every power-of-two tensor at this many fractional bits instead of a calibrated position
   /// (Micron DLA's default Q8.8: 16 bits, 8 fractional bits). nil: per-tensor positions (varfp).
   public var fixedFractionalBits: Int?
-  /// Prepare for quantization-aware training: Conv + BN and Linear + BN pairs stay unfolded as
-  /// `QuantizedBatchNormFold` (fake-quantized folded weights, live batch statistics).
-  public var trainable = false
-
   public enum ArchType: String, Hashable, Sendable, Codable {
     case `default` = "DEFAULT"
     case dpucadf8h = "DPUCADF8H"
   }
 
+  /// vai_q `align_concat` (its numbers in files and on the command line).
+  public enum ConcatAlignment: Int, Hashable, Sendable, Codable {
+    /// Every concat's inputs share one position.
+    case all = 0
+    /// Only concats whose output is a model output.
+    case outputsOnly = 1
+    /// No alignment.
+    case none = 2
+  }
+
+  /// vai_q `adjust_shift_cut` / `adjust_shift_bias` (0 / 1 in files and on the command line).
+  public enum ShiftRule: Int, Hashable, Sendable, Codable {
+    case keep = 0
+    case adjust = 1
+  }
+
+  /// Batch norms after a weight-bearing layer.
+  public enum BatchNormHandling: String, Hashable, Sendable, Codable {
+    /// Folded into the layer before quantizing (post-training quantization).
+    case fold
+    /// Left as layers with quantized outputs.
+    case keep
+    /// Kept with the layer as `QuantizedBatchNormFold` for quantization-aware training
+    /// (fake-quantized folded weights, live batch statistics until frozen).
+    case train = "qat"
+  }
+
+  /// Prepared for quantization-aware training (batch norms trained with their layers).
+  public var trainable: Bool { batchNorm == .train }
+
   public init() {}
 
-  enum CodingKeys: String, CodingKey {
+  enum CodingKeys: String, CodingKey, CaseIterable {
     case weightBit = "weight_bit", activationBit = "activation_bit", biasBit = "bias_bit", method
     case weightMethod = "weight_method", nodesBit = "nodes_bit", nodesMethod = "nodes_method"
     case ignoreNodes = "ignore_nodes", inputNodes = "input_nodes", outputNodes = "output_nodes"
     case alignConcat = "align_concat", alignPool = "align_pool", firstLayerBit = "first_layer_bit"
     case lastLayerBit = "last_layer_bit", archType = "arch_type", perChannelWeights = "per_channel_weights"
     case activationScheme = "activation_scheme", weightRounding = "weight_rounding"
-    case activationRounding = "activation_rounding", simulateDPU = "simulate_dpu", foldBatchNorm = "fold_bn"
-    case adjustShiftCut = "adjust_shift_cut", adjustShiftBias = "adjust_shift_bias", trainable = "qat"
+    case activationRounding = "activation_rounding", simulateDPU = "simulate_dpu", batchNorm = "batch_norm"
+    case adjustShiftCut = "adjust_shift_cut", adjustShiftBias = "adjust_shift_bias"
     case fixedFractionalBits = "fixed_fractional_bits", unsignedActivations = "unsigned_activations"
     case residualBit = "residual_bit"
   }
 
+  /// The keys of schema version 1, which held the batch-norm handling as two flags.
+  enum LegacyKeys: String, CodingKey { case foldBatchNorm = "fold_bn", trainable = "qat" }
+
+  /// Strict: an unknown key or a value of the wrong type is an error naming the key.
   public init(from decoder: Decoder) throws {
+    try decoder.rejectUnknownKeys(CodingKeys.self, also: ["fold_bn", "qat"])
     let c = try decoder.container(keyedBy: CodingKeys.self)
     let d = QuantizationConfig()
     weightBit = try c.decodeIfPresent(Int.self, forKey: .weightBit) ?? d.weightBit
@@ -111,7 +143,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     ignoreNodes = try c.decodeIfPresent([String].self, forKey: .ignoreNodes) ?? []
     inputNodes = try c.decodeIfPresent([String].self, forKey: .inputNodes) ?? []
     outputNodes = try c.decodeIfPresent([String].self, forKey: .outputNodes) ?? []
-    alignConcat = try c.decodeIfPresent(Int.self, forKey: .alignConcat) ?? d.alignConcat
+    alignConcat = try c.decodeIfPresent(ConcatAlignment.self, forKey: .alignConcat) ?? d.alignConcat
     alignPool = try c.decodeIfPresent(Bool.self, forKey: .alignPool) ?? d.alignPool
     firstLayerBit = try c.decodeIfPresent(Int.self, forKey: .firstLayerBit)
     lastLayerBit = try c.decodeIfPresent(Int.self, forKey: .lastLayerBit)
@@ -121,12 +153,29 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     weightRounding = try c.decodeIfPresent(RoundingRule.self, forKey: .weightRounding) ?? d.weightRounding
     activationRounding = try c.decodeIfPresent(RoundingRule.self, forKey: .activationRounding) ?? d.activationRounding
     simulateDPU = try c.decodeIfPresent(Bool.self, forKey: .simulateDPU) ?? d.simulateDPU
-    foldBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .foldBatchNorm) ?? d.foldBatchNorm
-    adjustShiftCut = try c.decodeIfPresent(Int.self, forKey: .adjustShiftCut) ?? d.adjustShiftCut
-    adjustShiftBias = try c.decodeIfPresent(Int.self, forKey: .adjustShiftBias) ?? d.adjustShiftBias
-    trainable = try c.decodeIfPresent(Bool.self, forKey: .trainable) ?? d.trainable
+    batchNorm = try Self.decodeBatchNorm(c, try decoder.container(keyedBy: LegacyKeys.self)) ?? d.batchNorm
+    adjustShiftCut = try c.decodeIfPresent(ShiftRule.self, forKey: .adjustShiftCut) ?? d.adjustShiftCut
+    adjustShiftBias = try c.decodeIfPresent(ShiftRule.self, forKey: .adjustShiftBias) ?? d.adjustShiftBias
     fixedFractionalBits = try c.decodeIfPresent(Int.self, forKey: .fixedFractionalBits)
     unsignedActivations = try c.decodeIfPresent(Bool.self, forKey: .unsignedActivations) ?? d.unsignedActivations
+  }
+
+  /// `batch_norm`, or the two flags of schema version 1 (`qat`: true trained the batch norms,
+  /// whatever `fold_bn` said; otherwise `fold_bn` chose fold or keep). Both forms at once are an
+  /// error.
+  static func decodeBatchNorm(_ c: KeyedDecodingContainer<CodingKeys>,
+                              _ legacy: KeyedDecodingContainer<LegacyKeys>) throws -> BatchNormHandling? {
+    let fold = try legacy.decodeIfPresent(Bool.self, forKey: .foldBatchNorm)
+    let train = try legacy.decodeIfPresent(Bool.self, forKey: .trainable)
+    guard let mode = try c.decodeIfPresent(BatchNormHandling.self, forKey: .batchNorm) else {
+      if train == true { return .train }
+      return fold.map { $0 ? .fold : .keep }
+    }
+    guard fold == nil && train == nil else {
+      throw DecodingError.dataCorruptedError(forKey: .batchNorm, in: c,
+        debugDescription: "batch_norm together with the schema-1 flags fold_bn / qat; keep only batch_norm")
+    }
+    return mode
   }
 
   /// xfDNN's `bitwidths` "a,p[,o]": input/activation bits, parameter bits (and output bits,
@@ -162,7 +211,6 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
       throw QuantizationError("\(name) must be in 2...16, got \(b)")
     }
     for (node, b) in nodesBit where !(2...16).contains(b) { throw QuantizationError("nodes_bit \(node):\(b) must be in 2...16") }
-    guard (0...2).contains(alignConcat) else { throw QuantizationError("align_concat must be 0, 1 or 2, got \(alignConcat)") }
     if perChannelWeights && weightMethod.map({ [.nonOverflow, .minDiffs, .minDiffsDepthwise].contains($0) }) == true {
       throw QuantizationError("per-channel weights use float scales; choose min-max, percentile, entropy or mse for weight_method")
     }

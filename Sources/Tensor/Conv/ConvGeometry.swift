@@ -15,9 +15,32 @@ public struct ConvGeometry: Hashable, Sendable, Codable {
     padTop = padding.0; padLeft = padding.1; padBottom = padding.2; padRight = padding.3
     dilationH = dilation.0; dilationW = dilation.1
     self.groups = groups
-    precondition(strideH > 0 && strideW > 0 && dilationH > 0 && dilationW > 0 && groups > 0,
-                 "ConvGeometry: stride, dilation and groups must be positive")
-    precondition([padTop, padLeft, padBottom, padRight].allSatisfy { $0 >= 0 }, "ConvGeometry: negative padding")
+    do { try validate() } catch { preconditionFailure("\(error)") }
+  }
+
+  /// Checks the fields (a decoded geometry bypasses the initialiser): strides, dilations and
+  /// groups positive, padding non-negative.
+  public func validate() throws {
+    guard strideH > 0 && strideW > 0 && dilationH > 0 && dilationW > 0 && groups > 0 else {
+      throw GeometryError("convolution: stride \(strideH)x\(strideW), dilation \(dilationH)x\(dilationW) and groups \(groups) must be positive")
+    }
+    guard [padTop, padLeft, padBottom, padRight].allSatisfy({ $0 >= 0 }) else {
+      throw GeometryError("convolution: padding (top, left, bottom, right) \((padTop, padLeft, padBottom, padRight)) must not be negative")
+    }
+  }
+
+  /// Checks that an input of `channels` × h × w fits a weight [out, channels / groups, kh, kw]
+  /// (channels and outputs divisible by the groups, the dilated kernel inside the padded input).
+  public func validate(channels c: Int, height h: Int, width w: Int, outChannels o: Int, kernelH kh: Int, kernelW kw: Int) throws {
+    try validate()
+    guard kh > 0 && kw > 0 else { throw GeometryError("convolution: kernel \(kh)x\(kw) must be positive") }
+    guard c % groups == 0 && o % groups == 0 else {
+      throw GeometryError("convolution: \(c) input and \(o) output channels are not divisible by \(groups) groups")
+    }
+    let (oh, ow) = outputSize(inputH: h, inputW: w, kernelH: kh, kernelW: kw)
+    guard oh > 0 && ow > 0 else {
+      throw GeometryError("convolution: kernel \(kh)x\(kw) (dilation \(dilationH)x\(dilationW)) does not fit input \(h)x\(w) with padding \((padTop, padLeft, padBottom, padRight))")
+    }
   }
 
   /// Output height and width for an input of h×w and a kh×kw kernel (0 when the kernel does not fit).
@@ -39,4 +62,10 @@ public struct ConvGeometry: Hashable, Sendable, Codable {
     precondition(oh > 0 && ow > 0, "conv2d: kernel \(kh)x\(kw) does not fit input \(input) with this padding/dilation")
     return [n, o, oh, ow]
   }
+}
+
+/// A convolution or pooling geometry that cannot work (from a file or another tool's model).
+public struct GeometryError: Error, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
 }

@@ -22,8 +22,8 @@ public struct AffineFormat: Hashable, Sendable, Codable {
     self.narrowRange = narrowRange
   }
 
-  public var qmin: Int { signed ? -(1 << (bits - 1)) + (narrowRange ? 1 : 0) : 0 }
-  public var qmax: Int { signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1 }
+  public var qmin: Int { CodeRange(bits: bits, signed: signed, narrowRange: narrowRange).qmin }
+  public var qmax: Int { CodeRange(bits: bits, signed: signed, narrowRange: narrowRange).qmax }
   public var isPerChannel: Bool { axis != nil }
   public var isSymmetric: Bool { zeroPoints.allSatisfy { $0 == 0 } }
 }

@@ -19,9 +19,9 @@ public struct FixedPointFormat: Hashable, Sendable, Codable, CustomStringConvert
   }
 
   /// Smallest integer code.
-  public var qmin: Int { signed ? -(1 << (bits - 1)) + (narrowRange ? 1 : 0) : 0 }
+  public var qmin: Int { CodeRange(bits: bits, signed: signed, narrowRange: narrowRange).qmin }
   /// Largest integer code.
-  public var qmax: Int { signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1 }
+  public var qmax: Int { CodeRange(bits: bits, signed: signed, narrowRange: narrowRange).qmax }
   /// 2^-fractionalBits.
   public var scale: Double { Double(sign: .plus, exponent: -fractionalBits, significand: 1) }
   /// Largest representable magnitude.
@@ -32,6 +32,10 @@ public struct FixedPointFormat: Hashable, Sendable, Codable, CustomStringConvert
     let integer = bits - (signed ? 1 : 0) - fractionalBits
     return "\(signed ? "" : "U")Q\(integer).\(fractionalBits)"
   }
+
+  /// The position of an exact conv / linear accumulator: input position plus weight position
+  /// (the one rule behind shift_cut = w + i − o and shift_bias = w + i − b).
+  public static func accumulatorFractionalBits(input: Int, weight: Int) -> Int { input + weight }
 
   /// The grid for fake quantization with the given rounding.
   public func grid(rounding: RoundingRule) -> QuantGrid {

@@ -29,30 +29,4 @@ extension IntegerKernels {
                    Int32(output.qmax), &out.codes)
     return out
   }
-
-  /// DPU hard-sigmoid (or hard-swish when `swish`) requantized to `output`.
-  public static func hardSigmoid(_ x: IntTensor, swish: Bool, output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
-    var fi = x.format.fractionalBits
-    var codes = x.codes.map { Int64($0) }
-    var lift = 0
-    if fi < 0 { lift = -fi; fi = 0 }  // 3 and 6 must be integers at the working fraction
-    let three = Int64(3) << Int64(fi), six = Int64(6) << Int64(fi)
-    var out = IntTensor(uninitialized: x.shape, format: output)
-    let resultFraction = (swish ? 2 * fi : fi) + 14
-    if lift == 0 {
-      cks_hard_sigmoid(x.codes, &out.codes, Int64(x.codes.count), three, six, swish ? 1 : 0,
-                       Int32(resultFraction - output.fractionalBits), rounding.c, Int32(output.qmin), Int32(output.qmax))
-      return out
-    }
-    for i in codes.indices {
-      let v = codes[i] << Int64(lift)
-      let t = min(max(v + three, 0), six)
-      codes[i] = t * 2731 * (swish ? v : 1)
-    }
-    for i in codes.indices {
-      out.codes[i] = Int16(FixedPointMath.saturate(rounding.shiftRight(codes[i], by: resultFraction - output.fractionalBits),
-                                                   output.qmin, output.qmax))
-    }
-    return out
-  }
 }

@@ -1,24 +1,5 @@
 import CKernels
 
-/// Activation applied to an exact sum before requantization.
-public enum IntegerActivation: String, Sendable, Codable {
-  case none, relu, relu6
-  /// LeakyReLU with the DPU's slope 26/256.
-  case leakyRelu = "leaky_relu_26_256"
-
-  var c: ck_activation {
-    switch self {
-    case .none: CK_ACT_NONE
-    case .relu: CK_ACT_RELU
-    case .relu6: CK_ACT_RELU6
-    case .leakyRelu: CK_ACT_LEAKY_DPU
-    }
-  }
-
-  /// Extra fractional bits the activation works at (relu6 and leaky multiply by 256).
-  var extraBits: Int { self == .relu6 || self == .leakyRelu ? 8 : 0 }
-}
-
 /// Integer arithmetic shared by the simulator and the exact fake-quant path: exact integer
 /// accumulation, bias aligned by shifts, one rounding onto the output grid, saturation.
 public enum IntegerKernels {
@@ -110,7 +91,7 @@ public enum IntegerKernels {
   /// conv2d (or linear as a 1x1 conv) of integer codes, bias, activation and requantization to
   /// `output` with `rounding`.
   public static func conv2d(_ x: IntTensor, weight w: IntTensor, packed: PackedWeights?, bias: IntTensor?,
-                            geometry g: ConvGeometry, activation: IntegerActivation, output: FixedPointFormat,
+                            geometry g: ConvGeometry, activation: FusedActivation, output: FixedPointFormat,
                             rounding: RoundingRule) -> IntTensor {
     let outShape = g.outputShape(input: x.shape, weight: w.shape)
     let (n, c) = (x.shape[0], x.shape[1])
@@ -119,7 +100,7 @@ public enum IntegerKernels {
     let k = c / g.groups * kh * kw
     let count = outShape.count
     var out = IntTensor(uninitialized: outShape, format: output)
-    var f = x.format.fractionalBits + w.format.fractionalBits
+    var f = FixedPointFormat.accumulatorFractionalBits(input: x.format.fractionalBits, weight: w.format.fractionalBits)
     var left = 0
     var biasAligned: [Int64]? = nil
     if let bias {
@@ -202,13 +183,24 @@ public enum IntegerKernels {
     return out
   }
 
+  /// A fully connected layer as a 1x1 convolution: x [N, features...] flattened per sample, weight
+  /// [out, in, 1, 1]; the result is [N, out].
+  public static func linear(_ x: IntTensor, weight w: IntTensor, packed: PackedWeights?, bias: IntTensor?,
+                            activation: FusedActivation, output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
+    let x4 = IntTensor(shape: [x.shape[0], x.shape.dims.dropFirst().reduce(1, *), 1, 1], codes: x.codes, format: x.format)
+    var y = conv2d(x4, weight: w, packed: packed, bias: bias, geometry: ConvGeometry(), activation: activation,
+                   output: output, rounding: rounding)
+    y.shape = [x.shape[0], y.shape[1]]
+    return y
+  }
+
   /// 6 at the given fractional bits (for relu6 at 8 extra bits).
   static func relu6Limit(_ fraction: Int) -> Int64 {
     fraction >= 0 ? Int64(6) << Int64(min(fraction, 58)) : Int64(6) >> Int64(-fraction)
   }
 
   static func requantize(acc32: [Int32]?, acc64: [Int64]?, n: Int, c: Int, p: Int, left: Int, bias: [Int64]?,
-                         activation: IntegerActivation, limit: Int64, shift: Int32, rounding: RoundingRule,
+                         activation: FusedActivation, limit: Int64, shift: Int32, rounding: RoundingRule,
                          output: FixedPointFormat, into codes: inout [Int16]) {
     let (qmin, qmax) = (Int32(output.qmin), Int32(output.qmax))
     withOptional(bias) { bp in
@@ -221,7 +213,7 @@ public enum IntegerKernels {
   }
 
   /// Elementwise requantization (with an optional activation) to another format.
-  public static func rescale(_ x: IntTensor, to output: FixedPointFormat, activation: IntegerActivation = .none,
+  public static func rescale(_ x: IntTensor, to output: FixedPointFormat, activation: FusedActivation = .none,
                              rounding: RoundingRule) -> IntTensor {
     var out = IntTensor(uninitialized: x.shape, format: output)
     let f = x.format.fractionalBits + activation.extraBits
@@ -231,7 +223,7 @@ public enum IntegerKernels {
   }
 
   /// a + b aligned to the finer position, activation, requantized to `output`.
-  public static func add(_ a: IntTensor, _ b: IntTensor, activation: IntegerActivation, output: FixedPointFormat,
+  public static func add(_ a: IntTensor, _ b: IntTensor, activation: FusedActivation, output: FixedPointFormat,
                          rounding: RoundingRule) -> IntTensor {
     precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
     let f = max(a.format.fractionalBits, b.format.fractionalBits)

@@ -13,14 +13,33 @@ public struct Pool2DGeometry: Hashable, Sendable, Codable {
     padH = padding.0; padW = padding.1
     dilationH = dilation.0; dilationW = dilation.1
     self.ceilMode = ceilMode
-    precondition(kernelH > 0 && kernelW > 0 && strideH > 0 && strideW > 0 && dilationH > 0 && dilationW > 0,
-                 "pool: kernel, stride and dilation must be positive")
-    precondition(padH * 2 <= kernelH && padW * 2 <= kernelW, "pool: padding \(padding) exceeds half the kernel \(kernel)")
+    do { try validate() } catch { preconditionFailure("\(error)") }
+  }
+
+  /// Checks the fields (a decoded geometry bypasses the initialiser): kernel, stride and dilation
+  /// positive, padding non-negative and at most half the kernel.
+  public func validate() throws {
+    guard kernelH > 0 && kernelW > 0 && strideH > 0 && strideW > 0 && dilationH > 0 && dilationW > 0 else {
+      throw GeometryError("pooling: kernel \(kernelH)x\(kernelW), stride \(strideH)x\(strideW) and dilation \(dilationH)x\(dilationW) must be positive")
+    }
+    guard padH >= 0 && padW >= 0 && padH * 2 <= kernelH && padW * 2 <= kernelW else {
+      throw GeometryError("pooling: padding \(padH)x\(padW) must be non-negative and at most half the kernel \(kernelH)x\(kernelW)")
+    }
+  }
+
+  /// Checks that the window fits an input of h × w.
+  public func validate(height h: Int, width w: Int) throws {
+    try validate()
+    let (oh, ow) = outputSize(h, w)
+    guard oh > 0 && ow > 0 else {
+      throw GeometryError("pooling: window \(kernelH)x\(kernelW) does not fit input \(h)x\(w) with padding \(padH)x\(padW)")
+    }
   }
 
   public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
     func size(_ n: Int, _ k: Int, _ s: Int, _ p: Int, _ d: Int) -> Int {
       let span = n + 2 * p - d * (k - 1) - 1
+      guard span >= 0 else { return 0 }  // the window is larger than the padded input
       var o = (ceilMode ? (span + s - 1) / s : span / s) + 1
       // the last window must start inside the input or its left padding (PyTorch rule)
       if ceilMode && (o - 1) * s >= n + p { o -= 1 }

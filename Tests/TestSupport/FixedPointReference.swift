@@ -1,5 +1,8 @@
-/// The scalar quantization arithmetic, used by fake quantization (float), the exporter and the
-/// integer simulator alike. Rounding always goes through `RoundingRule` (ck_round.h).
+import TensorCore
+
+/// Scalar reference forms of quantization and requantization, one value at a time, for tests
+/// that check the vectorized kernels (fake-quant, observers, integer convolution) against them.
+/// Rounding goes through `RoundingRule` (ck_round.h), as in the kernels.
 public enum FixedPointMath {
   /// Clamps an integer code into [qmin, qmax].
   @inline(__always) public static func saturate(_ v: Int64, _ qmin: Int, _ qmax: Int) -> Int64 {

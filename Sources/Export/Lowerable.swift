@@ -1,0 +1,53 @@
+import DeployFormat
+import Layers
+import QAT
+import TensorCore
+
+/// How a lowered node's output tensor is formed.
+public enum LoweredOutput: Sendable {
+  /// The tensor of the node's output quantizer (the FixNeuron reading it); with `fusingActivation`,
+  /// an activation between them (a residual sum's ReLU) is folded into the node.
+  case quantized(fusingActivation: Bool)
+  /// The output stays on the input's grid: a tensor named after the node, with the input's format
+  /// (or the input tensor itself when the layer lowers to no node).
+  case inputGrid
+}
+
+/// A layer the exporter can turn into a deploy node. The simulator switches exhaustively over the
+/// deploy ops, so a layer with a new op also adds that op and its simulator case.
+public protocol Lowerable: Layer {
+  var loweredOutput: LoweredOutput { get }
+  /// The deploy node for this layer: `context.node(op)` comes with name, inputs and output
+  /// filled; the layer sets its attributes (and adds integer weights to the payload). nil: no
+  /// node, the output is the input tensor (identity, dropout in inference). Throws naming what the
+  /// deploy format cannot express.
+  func lower(_ context: inout LoweringContext) throws -> DeployNode?
+}
+
+/// What a layer sees while it is lowered.
+public struct LoweringContext {
+  /// The model node's name.
+  public let name: String
+  /// Deploy tensors read and written, and the per-sample shapes of the inputs.
+  public let inputs: [String]
+  public let output: String
+  public let inputShapes: [[Int]]
+  /// The integer weights written so far.
+  public internal(set) var payload: DeployPayload
+
+  /// A node of this op with name, inputs and output filled in.
+  public func node(_ op: DeployOp) -> DeployNode { DeployNode(name: name, op: op, inputs: inputs, output: output) }
+
+  /// Adds an integer tensor to the payload under `name`.
+  public mutating func add(_ name: String, _ t: IntTensor) {
+    payload[name] = DeployPayload.Entry(shape: t.shape.dims, values: t.codes.map(Int32.init), bits: t.format.bits)
+  }
+
+  /// An error naming this node.
+  public func unsupported(_ what: String) -> DeployError { DeployError("node \(name): \(what)") }
+}
+
+/// A weight-bearing layer with a deploy op: its op and attributes (geometry, kernel).
+public protocol LowerableWeightBearing: WeightBearing {
+  func lowerAttributes(_ context: LoweringContext) -> DeployNode
+}

@@ -1,0 +1,90 @@
+import Autograd
+import Layers
+import TensorCore
+
+/// A weight-bearing layer (convolution, linear, ...) whose weight and bias pass through
+/// FixNeurons, with an optional fused activation. Its input is quantized upstream and its output
+/// by the FixNeuron node that follows it.
+///
+/// The float path is exact while every partial sum stays below 2^24 units (8-bit operands,
+/// K < 1024). Beyond that (16-bit formats) inference runs the layer's integer op — what the
+/// simulator runs — and dequantizes, so the fake-quant model still equals the simulator. When
+/// that path is needed but its input is not on the input quantizer's grid (non-finite values,
+/// a model edited after preparation), the layer computes in float and records why in
+/// `exactPathFailure`; the bit-exact check reports it.
+public final class QuantizedLayer: Layer, WeightQuantized {
+  public let core: any WeightBearing
+  public let weightQuantizer: FixNeuron
+  public let biasQuantizer: FixNeuron?
+  public let activation: FusedActivation
+  public var inputQuantizer: FixNeuron?
+  public var outputQuantizer: FixNeuron?
+  /// The first time the exact integer path was needed and could not run, and why.
+  public private(set) var exactPathFailure: String?
+
+  public init(_ core: any WeightBearing, activation: FusedActivation, weightQuantizer: FixNeuron, biasQuantizer: FixNeuron?) {
+    self.core = core
+    self.activation = activation
+    self.weightQuantizer = weightQuantizer
+    self.biasQuantizer = biasQuantizer
+  }
+
+  public var batchNorm: (any BatchNormalization)? { nil }
+  public func folded() -> any WeightQuantized { self }
+  public var biasParameter: Parameter? { core.bias }
+  public var weightValue: Tensor { core.weight.value }
+  public var biasValue: Tensor? { core.bias?.value }
+
+  public func forward(_ inputs: [Tensor]) -> Tensor {
+    let x = single(inputs, "QuantizedLayer")
+    if let context = exactContext(x) {
+      do { return try exactForward(x, context) } catch {
+        if exactPathFailure == nil { exactPathFailure = "\(error)" }
+      }
+    }
+    let w = weightQuantizer(core.weight.tensor)
+    let b: Tensor? = core.bias.map { p in biasQuantizer.map { $0(p.tensor) } ?? p.tensor }
+    return activate(core.apply(x, weight: w, bias: b))
+  }
+
+  struct ExactContext {
+    var input: FixedPointFormat, weight: FixedPointFormat, bias: FixedPointFormat?, output: FixNeuron
+  }
+
+  /// The formats for the exact integer path, when the float path could round: every quantizer
+  /// active with a per-tensor power-of-two format and the largest partial sum at or above 2^24.
+  func exactContext(_ x: Tensor) -> ExactContext? {
+    guard !x.isTracked, !core.weight.requiresGradient,
+          let out = outputQuantizer, out.mode == .quantize, out.rangeParameter == nil,
+          let fo = out.fixedPointFormat, fo.bits > 0,
+          let input = inputQuantizer, input.mode == .quantize, input.rangeParameter == nil,
+          let fx = input.fixedPointFormat, let fw = weightQuantizer.fixedPointFormat,
+          weightQuantizer.mode == .quantize else { return nil }
+    let fb = biasQuantizer?.fixedPointFormat
+    if core.bias != nil && biasQuantizer != nil && fb == nil { return nil }
+    // largest partial sum in units of the accumulator
+    let accumulator = FixedPointFormat.accumulatorFractionalBits(input: fx.fractionalBits, weight: fw.fractionalBits)
+    let accUnits = Double(reductionLength) * Double(1 << (fx.bits - 1)) * Double(1 << (fw.bits - 1))
+    let biasUnits = fb.map { Double(1 << ($0.bits - 1)) * Double.pow2(Double(max(0, accumulator - $0.fractionalBits))) } ?? 0
+    guard accUnits + biasUnits >= 16_777_216 || (activation == .leakyRelu && (accUnits + biasUnits) * 26 >= 16_777_216) else { return nil }
+    return ExactContext(input: fx, weight: fw, bias: fb, output: out)
+  }
+
+  func exactForward(_ x: Tensor, _ c: ExactContext) throws -> Tensor {
+    let xi: IntTensor
+    do { xi = try IntTensor(onGrid: x, format: c.input) } catch {
+      throw QuantizationError("\(kind) (weight quantizer \(weightQuantizer.label)): input not on its quantizer's grid, computed in float: \(error)")
+    }
+    let y = core.applyInteger(xi, weight: try integerWeight(c.weight), bias: try integerBias(c.bias), activation: activation,
+                              output: c.output.fixedPointFormat!, rounding: c.output.spec.rounding)
+    return y.dequantized()
+  }
+
+  public var namedParameters: [(name: String, parameter: Parameter)] {
+    core.namedParameters + weightQuantizer.namedParameters.map { ("weight_quantizer." + $0.name, $0.parameter) }
+      + (biasQuantizer?.namedParameters.map { ("bias_quantizer." + $0.name, $0.parameter) } ?? [])
+  }
+
+  public func flops(inputs: [Shape], output: Shape) -> Int { core.flops(inputs: inputs, output: output) }
+  public var kind: String { "Quantized" + core.kind }
+}
