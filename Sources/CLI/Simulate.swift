@@ -35,11 +35,13 @@ struct Simulate: ParsableCommand {
       let summary: [String: Any] = ["images": report.images, "tensors_compared": report.tensorsCompared,
                                     "mismatched_tensors": report.mismatchedTensors.count, "values_compared": report.valuesCompared,
                                     "mismatched_values": report.mismatchedValues, "max_lsb_diff": report.maxLSBDifference,
-                                    "first_mismatch": report.firstMismatch ?? NSNull(), "seconds": rounded(seconds, 3)]
+                                    "first_mismatch": report.firstMismatch ?? NSNull(), "seconds": rounded(seconds, 3),
+                                    "inexact_layers": report.inexactLayers]
       if json { try printJSON(summary) } else {
         print("\(report.images) images, \(report.tensorsCompared) tensors compared: \(report.mismatchedTensors.count) mismatched, max \(report.maxLSBDifference) LSB")
+        for l in report.inexactLayers { print("  computed in float instead of exactly: \(l)") }
       }
-      if !report.mismatchedTensors.isEmpty { throw ExitCode(1) }
+      if !report.mismatchedTensors.isEmpty || !report.inexactLayers.isEmpty { throw ExitCode(1) }
       return
     }
     let r = try Evaluation.evaluate(loader: loader) { try sim($0) }

@@ -20,7 +20,12 @@ extension Linear: LowerableWeightBearing {
 
 extension Add: Lowerable {
   public var loweredOutput: LoweredOutput { .quantized(fusingActivation: true) }
-  public func lower(_ context: inout LoweringContext) throws -> DeployNode? { context.node(.add) }
+  public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
+    guard context.inputs.count == 2 else {
+      throw context.unsupported("Add of \(context.inputs.count) inputs; the deploy format adds two (split it into a chain of two-input adds)")
+    }
+    return context.node(.add)
+  }
 }
 
 extension Concat: Lowerable {
@@ -56,12 +61,10 @@ extension LeakyReLU: Lowerable {
 }
 
 extension ReLU: Lowerable {
-  public var loweredOutput: LoweredOutput { .inputGrid }
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? { context.node(.relu) }
 }
 
 extension MaxPool2D: Lowerable {
-  public var loweredOutput: LoweredOutput { .inputGrid }
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
     var d = context.node(.maxPool)
     d.pool = geometry
@@ -70,7 +73,6 @@ extension MaxPool2D: Lowerable {
 }
 
 extension Slice: Lowerable {
-  public var loweredOutput: LoweredOutput { .inputGrid }
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
     guard ranges.first.map({ $0 == .all || ($0.start == 0 && $0.step == 1) }) ?? true else {
       throw context.unsupported("slicing the batch axis is not supported")
@@ -86,7 +88,6 @@ extension Slice: Lowerable {
 }
 
 extension Pad: Lowerable {
-  public var loweredOutput: LoweredOutput { .inputGrid }
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
     guard value == 0, before.first == 0, after.first == 0 else {
       throw context.unsupported("only zero padding of non-batch axes is supported")
@@ -98,7 +99,6 @@ extension Pad: Lowerable {
 }
 
 extension Flatten: Lowerable {
-  public var loweredOutput: LoweredOutput { .inputGrid }
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
     guard startAxis == 1 else { throw context.unsupported("only flatten from axis 1 is supported") }
     return context.node(.flatten)
@@ -106,7 +106,6 @@ extension Flatten: Lowerable {
 }
 
 extension Reshape: Lowerable {
-  public var loweredOutput: LoweredOutput { .inputGrid }
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
     var d = context.node(.reshape)
     d.shape = shape
@@ -115,7 +114,6 @@ extension Reshape: Lowerable {
 }
 
 extension Upsample: Lowerable {
-  public var loweredOutput: LoweredOutput { .inputGrid }
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
     var d = context.node(.upsample)
     d.scale = scale
@@ -124,11 +122,9 @@ extension Upsample: Lowerable {
 }
 
 extension Identity: Lowerable {
-  public var loweredOutput: LoweredOutput { .inputGrid }
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? { nil }
 }
 
 extension Dropout: Lowerable {
-  public var loweredOutput: LoweredOutput { .inputGrid }
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? { nil }
 }

@@ -24,6 +24,11 @@ public protocol Lowerable: Layer {
   func lower(_ context: inout LoweringContext) throws -> DeployNode?
 }
 
+/// Layers that keep their input's grid lower to a node with the input's format (or to none).
+extension Lowerable where Self: GridPreserving {
+  public var loweredOutput: LoweredOutput { .inputGrid }
+}
+
 /// What a layer sees while it is lowered.
 public struct LoweringContext {
   /// The model node's name.

@@ -65,7 +65,7 @@ struct Lowering {
       graph.nodes.append(DeployNode(name: node.name, op: .input, inputs: [], output: q.label))
       return
     }
-    if let q = qm.quantizer(at: i) {
+    if let q = qm.activationQuantizer(atNode: i) {
       guard tensorOf[i] == nil else { return }  // defined by its producer
       throw DeployError("quantizer \(q.label) follows a node that was not lowered")
     }
@@ -102,10 +102,10 @@ struct Lowering {
       throw DeployError("node \(model.nodes[i].name): its output must feed exactly one quantizer, found \(consumers.count) consumers")
     }
     let c = consumers[0]
-    if let q = qm.quantizer(at: c) { return (c, q, .none) }
+    if let q = qm.activationQuantizer(atNode: c) { return (c, q, .identity) }
     if fusingActivation, let act = (model.nodes[c].layer as? any ActivationLayer)?.fusedActivation {
       let next = model.consumers(of: c)
-      if next.count == 1, let q = qm.quantizer(at: next[0]) {
+      if next.count == 1, let q = qm.activationQuantizer(atNode: next[0]) {
         fused.insert(c)
         return (next[0], q, act)
       }

@@ -14,7 +14,7 @@ public enum RangeLearning {
     }
   }
 
-  public var method: QuantSpec.Learning {
+  public var kind: QuantSpec.Learning {
     switch self {
     case .lsq: .lsq
     case .tqt: .tqt

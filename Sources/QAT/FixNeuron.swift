@@ -3,11 +3,14 @@ import Glibc
 import Layers
 import TensorCore
 
+/// A node that quantizes its input (`FixNeuron`): a model that holds one is already prepared.
+public protocol QuantizerNode: Layer {}
+
 /// A fake-quantization node: in `bypass` it passes values through, in `calibrate` its observer
 /// gathers statistics, in `quantize` it rounds onto its frozen format's grid (straight-through
 /// gradients). Used for activations (as a graph node) and for weights and biases (inside
 /// quantized layers).
-public final class FixNeuron: Layer {
+public final class FixNeuron: QuantizerNode {
   public enum Mode: String, Sendable, Codable { case bypass, calibrate, quantize }
   public enum Role: String, Sendable, Codable { case input, activation, weight, bias }
 
@@ -19,7 +22,8 @@ public final class FixNeuron: Layer {
   public internal(set) var format: QuantFormat?
   public private(set) var observer: any Observer
   /// Learned range (QAT): LSQ's step or TQT's log2 threshold, created by
-  /// `enableRangeLearning(_:)`; nil while the range is the frozen format's.
+  /// `enableRangeLearning(_:)`; nil when the range was never learned. `freezeLearnedRange()`
+  /// writes it into `format` (and keeps it, so training can go on).
   public internal(set) var rangeLearning: RangeLearning?
   /// The ReLU of the layer before is applied here, fused with the rounding: negative values clamp
   /// to code 0 (set by `Prepare` for conv / linear layers with a fused ReLU; saves two passes over

@@ -45,12 +45,12 @@ public enum Prepare {
       if method == .minDiffsDepthwise && core.isDepthwise { method = .nonOverflow }
       var label = name
       var batchNorm: (any BatchNormalization)? = nil
-      if config.batchNorm == .train, let c = soleConsumer(model, i), let bn = model.nodes[c].layer as? any BatchNormalization {
+      if config.batchNorm == .qat, let c = soleConsumer(model, i), let bn = model.nodes[c].layer as? any BatchNormalization {
         batchNorm = bn
         label = model.nodes[c].name
         model.bypass(c)
       }
-      var activation = FusedActivation.none
+      var activation = FusedActivation.identity
       if let c = soleConsumer(model, i), region.contains(model.nodes[c].name),
          let fused = (model.nodes[c].layer as? any ActivationLayer)?.fusedActivation {
         activation = fused
@@ -102,6 +102,9 @@ public enum Prepare {
 
 extension Prepare {
   static func checkNames(_ model: Model, _ config: QuantizationConfig) throws {
+    if let n = model.nodes.first(where: { $0.layer is any QuantizerNode || $0.layer is any WeightQuantized }) {
+      throw QuantizationError("node \(n.name) (\(n.layer.kind)) is already quantized: Prepare takes a float model")
+    }
     let names = Set(model.nodes.map(\.name))
     func known(_ n: String) -> Bool { names.contains(n) || names.contains(n.replacingOccurrences(of: ".weight", with: "")) }
     for (option, list) in [("ignore_nodes", config.ignoreNodes), ("input_nodes", config.inputNodes), ("output_nodes", config.outputNodes),
@@ -197,8 +200,11 @@ extension Prepare {
     var shapes: [Int: Shape]? = nil
     for i in model.nodes.indices {
       guard let layer = model.nodes[i].layer as? any DPUSimulated, let input = model.nodes[i].inputs.first else { continue }
-      if shapes == nil { shapes = outputShapes(model) }
-      if let replacement = layer.dpuForm(input: shapes?[input], quantized: region.contains(model.nodes[i].name)) {
+      let inputShape = { () -> Shape? in
+        if shapes == nil { shapes = outputShapes(model) }
+        return shapes?[input]
+      }
+      if let replacement = layer.dpuForm(input: inputShape, quantized: region.contains(model.nodes[i].name)) {
         model.replaceLayer(at: i, with: replacement)
       }
     }
@@ -218,7 +224,7 @@ extension Prepare {
     for (i, node) in model.nodes.enumerated() {
       guard let layer = node.layer as? any WeightQuantized else { continue }
       layer.inputQuantizer = quantizerFeeding(qm, node.inputs[0])
-      layer.outputQuantizer = soleConsumer(model, i).flatMap(qm.quantizer(at:))
+      layer.outputQuantizer = soleConsumer(model, i).flatMap(qm.activationQuantizer(atNode:))
       layer.outputQuantizer?.clampsNegatives = layer.activation == .relu
     }
   }
@@ -227,7 +233,7 @@ extension Prepare {
   static func quantizerFeeding(_ qm: QuantizedModel, _ i: Int) -> FixNeuron? {
     var j = i
     while true {
-      if let q = qm.quantizer(at: j) { return q }
+      if let q = qm.activationQuantizer(atNode: j) { return q }
       guard qm.model.nodes[j].inputs.count == 1, gridPreserving(qm.model.nodes[j].layer) else { return nil }
       j = qm.model.nodes[j].inputs[0]
     }
@@ -270,7 +276,7 @@ extension Prepare {
         if inputs.count > 1 { qm.alignmentGroups.append(inputs) }
       }
       if qm.config.alignPool, node.layer is any AveragePooling, let input = quantizerFeeding(qm, node.inputs[0]),
-         let out = soleConsumer(m, i).flatMap(qm.quantizer(at:)), input.spec.bits == out.spec.bits {
+         let out = soleConsumer(m, i).flatMap(qm.activationQuantizer(atNode:)), input.spec.bits == out.spec.bits {
         qm.poolTies.append((out, input))
       }
     }

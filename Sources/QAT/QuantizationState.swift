@@ -106,7 +106,7 @@ public struct QuantizationState: Codable, Equatable, Sendable {
       guard let f = q.format else { throw QuantizationError("FixNeuron \(q.label) has no format; calibrate before saving") }
       var e = Entry(name: q.label, role: q.role, bits: f.bits, signed: f.signed, kind: "", narrowRange: q.spec.narrowRange,
                     rounding: q.spec.rounding, method: q.spec.method.description)
-      e.learning = q.rangeLearning?.method
+      e.learning = q.rangeLearning?.kind
       switch f {
       case .fixedPoint(let p): (e.kind, e.fractionalBits, e.q) = ("fixed_point", p.fractionalBits, p.description)
       case .fixedPointPerChannel(_, _, let fb, let axis): (e.kind, e.fractionalBitsPerChannel, e.axis) = ("fixed_point_per_channel", fb, axis)

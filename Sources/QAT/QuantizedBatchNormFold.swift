@@ -93,10 +93,13 @@ public final class QuantizedBatchNormFold: Layer, WeightQuantized {
     return activate(y)
   }
 
+  /// This training form computes in float only (it has no exact integer path); export and the
+  /// bit-exact check use `folded()`, which has one.
+  public var exactPathFailure: String? { nil }
+  public func clearExactPathFailure() {}
+
   /// The equivalent plain quantized layer (BN folded into weight and bias), sharing this layer's
   /// quantizers: what export and the simulator run.
-  public var exactPathFailure: String? { nil }
-
   public func folded() -> any WeightQuantized {
     let q = QuantizedLayer(core.with(weight: foldedWeight.detached, bias: foldedBias.detached),
                            activation: activation, weightQuantizer: weightQuantizer, biasQuantizer: biasQuantizer)

@@ -19,8 +19,11 @@ public final class QuantizedLayer: Layer, WeightQuantized {
   public let activation: FusedActivation
   public var inputQuantizer: FixNeuron?
   public var outputQuantizer: FixNeuron?
-  /// The first time the exact integer path was needed and could not run, and why.
+  /// The first time (since `clearExactPathFailure()`) the exact integer path was needed and could
+  /// not run, and why.
   public private(set) var exactPathFailure: String?
+
+  public func clearExactPathFailure() { exactPathFailure = nil }
 
   public init(_ core: any WeightBearing, activation: FusedActivation, weightQuantizer: FixNeuron, biasQuantizer: FixNeuron?) {
     self.core = core

@@ -27,10 +27,10 @@ public final class QuantizedModel {
   func registerNode(_ q: FixNeuron) { quantizerNodes[ObjectIdentifier(q)] = q }
 
   /// The activation (or input) quantizer that node i is, if it is one.
-  public func quantizer(at i: Int) -> FixNeuron? { quantizerNodes[ObjectIdentifier(model.nodes[i].layer)] }
+  public func activationQuantizer(atNode i: Int) -> FixNeuron? { quantizerNodes[ObjectIdentifier(model.nodes[i].layer)] }
 
   /// Activation and input quantizers (graph nodes), in node order.
-  public var activationQuantizers: [FixNeuron] { model.nodes.indices.compactMap(quantizer(at:)) }
+  public var activationQuantizers: [FixNeuron] { model.nodes.indices.compactMap(activationQuantizer(atNode:)) }
 
   /// Layers with weight quantizers, with their node names.
   public var weightLayers: [(name: String, layer: any WeightQuantized)] {
@@ -76,6 +76,11 @@ public final class QuantizedModel {
       }
     }
     Prepare.linkQuantizers(self)
+  }
+
+  /// Forgets the recorded exact-path failures (before checking a new batch).
+  public func clearExactPathFailures() {
+    for (_, layer) in weightLayers { layer.clearExactPathFailure() }
   }
 
   /// Layers that needed the exact integer path and computed in float, with the reason.

@@ -6,7 +6,7 @@ extension FusedActivation {
   /// The activation on float values (the fake-quant path).
   func apply(_ y: Tensor) -> Tensor {
     switch self {
-    case .none: y
+    case .identity: y
     case .relu: y.relu()
     case .relu6: y.relu6()
     case .leakyRelu: y.leakyRelu(alpha: Self.leakySlope)
@@ -37,8 +37,10 @@ public protocol WeightQuantized: Layer {
   /// The plain quantized layer with the batch norm folded in, sharing the quantizers (itself when
   /// there is no batch norm).
   func folded() -> any WeightQuantized
-  /// The first time the exact integer path was needed and could not run, and why.
+  /// The first time (since `clearExactPathFailure()`) the exact integer path was needed and could
+  /// not run, and why.
   var exactPathFailure: String? { get }
+  func clearExactPathFailure()
 }
 
 extension WeightQuantized {

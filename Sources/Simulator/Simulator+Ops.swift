@@ -7,7 +7,7 @@ extension Simulator {
   func execute(_ node: DeployNode, _ args: [IntTensor], input: Tensor?) throws -> IntTensor {
     let out = try tensor(node.output)
     let format = out.format, rule = out.rounding
-    let activation = node.activation ?? FusedActivation.none
+    let activation = node.activation ?? FusedActivation.identity
     switch node.op {
     case .input:
       guard let x = input else { throw DeployError("input \(node.output) was not fed") }

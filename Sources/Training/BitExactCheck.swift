@@ -38,6 +38,7 @@ public enum BitExactCheck {
   public static func compare(_ qm: QuantizedModel, _ simulator: Simulator, batch x: Tensor) throws -> BitExactReport {
     let names = tensorNames(qm)
     var fakeQuant: [String: Tensor] = [:]
+    qm.clearExactPathFailures()
     try qm.model.withoutGradients {
       try qm.model.validate(input: x)
       let previous = qm.model.phase
@@ -88,7 +89,7 @@ public enum BitExactCheck {
   static func tensorNames(_ qm: QuantizedModel) -> [Int: String] {
     var names: [Int: String] = [:]
     for (i, node) in qm.model.nodes.enumerated() {
-      names[i] = qm.quantizer(at: i)?.label ?? node.name
+      names[i] = qm.activationQuantizer(atNode: i)?.label ?? node.name
     }
     return names
   }

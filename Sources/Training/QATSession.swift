@@ -21,7 +21,7 @@ public final class QATSession {
 
   public init(model: Model, config: QuantizationConfig) throws {
     var c = config
-    c.batchNorm = .train
+    c.batchNorm = .qat
     quantized = try Prepare.quantize(model, config: c)
   }
 

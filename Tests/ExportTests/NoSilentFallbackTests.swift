@@ -97,6 +97,24 @@ import Training
     }
   }
 
+  /// Preparing a prepared model, and exporting an add of three inputs (the deploy add takes two),
+  /// fail naming the node instead of quantizing twice or dropping an input.
+  @Test func preparedModelsAndWideAddsAreRefused() throws {
+    let qm = try Prepare.quantize(exportNet(seed: 1), config: QuantizationConfig())
+    do { _ = try Prepare.quantize(qm.model, config: QuantizationConfig()); Issue.record("prepared twice") } catch let e as QuantizationError {
+      #expect(e.description.contains("already quantized"), "\(e)")
+    }
+    var b = ModelBuilder(seed: 1)
+    let x = b.input(shape: [2, 4, 4])
+    let a = b.conv2d("a", x, 2, 2, kernel: 1), c = b.conv2d("c", x, 2, 2, kernel: 1), d = b.conv2d("d", x, 2, 2, kernel: 1)
+    let sum = b.add("sum3", Add(), [a, c, d])
+    let wide = try Prepare.quantize(b.build(output: sum), config: QuantizationConfig())
+    try Calibration.calibrate(wide) { body in try body(randomTensor([2, 2, 4, 4], seed: 3)) }
+    do { try Exporter.export(wide, to: TestData.temporaryDirectory()); Issue.record("three-input add exported") } catch let e as DeployError {
+      #expect(e.description.contains("sum3") && e.description.contains("3 inputs"), "\(e)")
+    }
+  }
+
   @Test func recipeSpellingsOfEarlierVersionsAreRefusedWithTheReplacement() {
     func message(_ body: () throws -> Void) -> String {
       do { try body() } catch { return "\(error)" }

@@ -133,7 +133,7 @@ import Training
         bq!.setFormat(.fixedPoint(FixedPointFormat(bits: 4, fractionalBits: 2)))
         try bq!.setMode(.quantize)
       }
-      let l = QuantizedBatchNormFold(conv, bn, activation: .none, weightQuantizer: wq, biasQuantizer: bq)
+      let l = QuantizedBatchNormFold(conv, bn, activation: .identity, weightQuantizer: wq, biasQuantizer: bq)
       l.setPhase(.training)
       return l
     }
@@ -208,7 +208,7 @@ import Training
     let wq = FixNeuron(label: "w", role: .weight, spec: QuantSpec(bits: 8))
     wq.setFormat(.fixedPoint(FixedPointFormat(bits: 8, fractionalBits: 5)))
     try wq.setMode(.quantize)
-    let layer = QuantizedBatchNormFold(conv, bn, activation: .none, weightQuantizer: wq, biasQuantizer: nil)
+    let layer = QuantizedBatchNormFold(conv, bn, activation: .identity, weightQuantizer: wq, biasQuantizer: nil)
     layer.setPhase(.training)
     let x = randomTensor([2, 3, 5, 5], seed: 16, low: -2, high: 2)
     let scale = layer.foldScale.scalars

@@ -43,7 +43,7 @@ import TestSupport
   /// The batch-norm handling is one setting: schema-1 flags still read, both forms together fail.
   @Test func batchNormHandlingCannotContradictItself() throws {
     #expect(try decodeConfig(#"{"batch_norm": "keep"}"#).batchNorm == .keep)
-    #expect(try decodeConfig(#"{"fold_bn": true, "qat": true}"#).batchNorm == .train)
+    #expect(try decodeConfig(#"{"fold_bn": true, "qat": true}"#).batchNorm == .qat)
     #expect(try decodeConfig(#"{"fold_bn": false, "qat": false}"#).batchNorm == .keep)
     #expect(try decodeConfig("{}").batchNorm == .fold)
     let m = message { _ = try decodeConfig(#"{"batch_norm": "fold", "qat": true}"#) }

@@ -97,7 +97,7 @@ import TestSupport
     let w = IntTensor(shape: [2, k, 1, 1], codes: Self.random(2 * k, -32768, 32767, seed: 7), format: f16)
     let (sums, _) = Self.reference(x, w, ConvGeometry())
     let out = FixedPointFormat(bits: 16, fractionalBits: -24)  // sums ~2^37: codes ~2^13
-    let y = IntegerKernels.conv2d(x, weight: w, packed: nil, bias: nil, geometry: ConvGeometry(), activation: .none,
+    let y = IntegerKernels.conv2d(x, weight: w, packed: nil, bias: nil, geometry: ConvGeometry(), activation: .identity,
                                   output: out, rounding: .halfToEven)
     #expect(y.codes == sums.map { Int16(FixedPointMath.requantize($0, fromFractionalBits: 0, to: out, .halfToEven)) })
   }
@@ -125,7 +125,7 @@ import TestSupport
     let packed = IntegerKernels.pack(w, groups: t.geometry.groups)
     // (activation, output fractional bits): fused (relu / none, shift 1...30), and the general path
     // (relu6 works at 8 more bits; an output finer than the sums needs a left shift)
-    let variants: [(FusedActivation, Int)] = [(.relu, 3), (.none, 1), (.none, 9), (.relu6, 4), (.leakyRelu, 5), (.none, 12)]
+    let variants: [(FusedActivation, Int)] = [(.relu, 3), (.identity, 1), (.identity, 9), (.relu6, 4), (.leakyRelu, 5), (.identity, 12)]
     for rule in RoundingRule.allCases {
       for (activation, fo) in variants {
         let out = FixedPointFormat(bits: 8, fractionalBits: fo)
@@ -139,7 +139,7 @@ import TestSupport
             var s = sums[i] + (withBias ? Int64(bias.codes[(i / plane) % t.o]) : 0)
             var fe = f
             switch activation {
-            case .none: break
+            case .identity: break
             case .relu: s = max(s, 0)
             case .relu6: s = min(max(s * 256, 0), Int64(6) << Int64(f + 8)); fe += 8
             case .leakyRelu: s = s < 0 ? s * 26 : s * 256; fe += 8
@@ -162,7 +162,7 @@ import TestSupport
     for (xi, wi) in [(x16, w), (x, w16), (x16, w16)] {
       let (sums16, _) = Self.reference(xi, wi, t.geometry)
       let f = xi.format.fractionalBits + wi.format.fractionalBits
-      let y16 = IntegerKernels.conv2d(xi, weight: wi, packed: nil, bias: nil, geometry: t.geometry, activation: .none,
+      let y16 = IntegerKernels.conv2d(xi, weight: wi, packed: nil, bias: nil, geometry: t.geometry, activation: .identity,
                                       output: out16, rounding: .halfToEven)
       #expect(y16.codes == sums16.map { Int16(FixedPointMath.requantize($0, fromFractionalBits: f, to: out16, .halfToEven)) },
               "\(t) x\(xi.format.bits) w\(wi.format.bits)")

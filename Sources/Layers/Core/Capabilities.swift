@@ -91,9 +91,10 @@ public protocol SignPreserving: Layer {
   var preservesSign: Bool { get }
 }
 
-/// A layer whose output values are input values — selected, moved, repeated, the maximum of a
-/// window, or zero — so its output stays on its input's fix-position grid and needs no quantizer
-/// of its own (max pool, slice, zero padding, reshapes, nearest upsampling, ReLU).
+/// A layer whose output values (in inference) are input values — selected, moved, repeated, the
+/// maximum of a window, or zero — so its output stays on its input's fix-position grid and needs
+/// no quantizer of its own (max pool, slice, zero padding, reshapes, nearest upsampling, ReLU,
+/// dropout).
 public protocol GridPreserving: SignPreserving {
   var preservesGrid: Bool { get }
 }
@@ -120,7 +121,8 @@ public protocol PositivelyHomogeneous: Layer {}
 
 /// Cross-layer equalization's view of a weight-bearing layer: per-channel ranges and rescaling
 /// of its output channels (weight rows and bias) and input channels (weight columns). The
-/// defaults are for weights laid out [out, in/groups, taps...].
+/// defaults are for weights laid out [out, in/groups, taps...] (`outputChannelAxis` 0); a layer
+/// with another layout implements the four methods itself.
 public protocol ChannelScalable: WeightBearing {
   /// max |w| per output channel.
   func outputChannelRanges() -> [Float]

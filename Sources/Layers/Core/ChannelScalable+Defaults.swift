@@ -47,11 +47,16 @@ public enum ChannelLayout {
   }
 }
 
+/// For weights laid out [out, in/groups, taps...] only (a precondition checks the output axis).
 extension ChannelScalable {
-  public func outputChannelRanges() -> [Float] { ChannelLayout.outputRanges(weight.value) }
+  public func outputChannelRanges() -> [Float] {
+    precondition(outputChannelAxis == 0, "\(kind): the ChannelScalable defaults need output channels on weight axis 0")
+    return ChannelLayout.outputRanges(weight.value)
+  }
   public func inputChannelRanges() -> [Float] { ChannelLayout.inputRanges(weight.value, groups: groups) }
 
   public func divideOutputChannels(by s: [Float]) {
+    precondition(outputChannelAxis == 0, "\(kind): the ChannelScalable defaults need output channels on weight axis 0")
     weight.value = ChannelLayout.scaledOutputs(weight.value, by: s.map { 1 / $0 })
     if let b = bias { b.value = Tensor(zip(b.value.scalars, s).map { $0 / $1 }) }
   }

@@ -84,8 +84,11 @@ public final class Model: @unchecked Sendable {
     return forward([x])[0]
   }
 
-  /// The per-sample shape of input k (nil if that node is not an `Input`).
-  public func inputShape(_ k: Int = 0) -> Shape? { (nodes[inputNodes[k]].layer as? Input)?.shape }
+  /// The per-sample shape of input k (nil when the model has no input k).
+  public func inputShape(_ k: Int = 0) -> Shape? {
+    guard inputNodes.indices.contains(k) else { return nil }
+    return (nodes[inputNodes[k]].layer as? Input)?.shape
+  }
 
   /// Checks a batch against the input node's per-sample shape (user data: throws).
   public func validate(input x: Tensor, index k: Int = 0) throws {

@@ -86,7 +86,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     /// Only concats whose output is a model output.
     case outputsOnly = 1
     /// No alignment.
-    case none = 2
+    case off = 2
   }
 
   /// vai_q `adjust_shift_cut` / `adjust_shift_bias` (0 / 1 in files and on the command line).
@@ -103,11 +103,11 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     case keep
     /// Kept with the layer as `QuantizedBatchNormFold` for quantization-aware training
     /// (fake-quantized folded weights, live batch statistics until frozen).
-    case train = "qat"
+    case qat
   }
 
   /// Prepared for quantization-aware training (batch norms trained with their layers).
-  public var trainable: Bool { batchNorm == .train }
+  public var trainable: Bool { batchNorm == .qat }
 
   public init() {}
 
@@ -168,7 +168,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     let fold = try legacy.decodeIfPresent(Bool.self, forKey: .foldBatchNorm)
     let train = try legacy.decodeIfPresent(Bool.self, forKey: .trainable)
     guard let mode = try c.decodeIfPresent(BatchNormHandling.self, forKey: .batchNorm) else {
-      if train == true { return .train }
+      if train == true { return .qat }
       return fold.map { $0 ? .fold : .keep }
     }
     guard fold == nil && train == nil else {

@@ -4,7 +4,9 @@ import CKernels
 /// add node or applied by a rescaling node (the DPU's Conv + ReLU / ReLU6 / LeakyReLU patterns).
 /// The one activation vocabulary of quantized layers, the deploy graph and the integer simulator.
 public enum FusedActivation: String, Sendable, Codable, CaseIterable {
-  case none, relu, relu6
+  /// No activation ("none" in files; not `.none`, which an optional would read as nil).
+  case identity = "none"
+  case relu, relu6
   /// LeakyReLU with the DPU's slope 26/256.
   case leakyRelu = "leaky_relu_26_256"
 
@@ -16,7 +18,7 @@ public enum FusedActivation: String, Sendable, Codable, CaseIterable {
 
   var c: ck_activation {
     switch self {
-    case .none: CK_ACT_NONE
+    case .identity: CK_ACT_NONE
     case .relu: CK_ACT_RELU
     case .relu6: CK_ACT_RELU6
     case .leakyRelu: CK_ACT_LEAKY_DPU

@@ -116,7 +116,7 @@ public enum IntegerKernels {
       // requantization fused into the kernel: no left shift, ReLU or nothing, shift in [1, 30],
       // and every biased sum plus the rounding half within int32 (|sum| < 2^30 by int32Exact,
       // |bias| ≤ 2^29, half ≤ 2^29)
-      let fusable = left == 0 && (activation == .none || activation == .relu) && (1...30).contains(shift)
+      let fusable = left == 0 && (activation == .identity || activation == .relu) && (1...30).contains(shift)
         && (biasAligned ?? []).allSatisfy { abs($0) <= 1 << 29 }
       if fusable {
         let bias32 = biasAligned.map { $0.map { Int32($0) } }
@@ -213,7 +213,7 @@ public enum IntegerKernels {
   }
 
   /// Elementwise requantization (with an optional activation) to another format.
-  public static func rescale(_ x: IntTensor, to output: FixedPointFormat, activation: FusedActivation = .none,
+  public static func rescale(_ x: IntTensor, to output: FixedPointFormat, activation: FusedActivation = .identity,
                              rounding: RoundingRule) -> IntTensor {
     var out = IntTensor(uninitialized: x.shape, format: output)
     let f = x.format.fractionalBits + activation.extraBits
