@@ -10,10 +10,12 @@ let package = Package(
     .library(name: "Layers", targets: ["Layers"]),
     .library(name: "Datasets", targets: ["Datasets"]),
     .library(name: "QAT", targets: ["QAT"]),
+    .library(name: "ONNX", targets: ["ONNX"]),
     .executable(name: "qat-bench", targets: ["QATBench"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
   ],
   targets: [
     // System libraries from Debian's -dev packages (module map + shim header each).
@@ -33,6 +35,8 @@ let package = Package(
     .target(name: "Datasets", dependencies: ["TensorCore", "HDF5IO", "CTurboJPEG", "CPNG", "CZlib"], path: "Sources/Data"),
     .target(name: "Layers", dependencies: ["TensorCore", "Autograd", "HDF5IO", "CKernels"], path: "Sources/Layers"),
     .target(name: "DeployFormat", dependencies: ["TensorCore", "HDF5IO"], path: "Sources/Deploy"),
+    .target(name: "ONNX", dependencies: ["TensorCore", "Autograd", "Layers", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/ONNX", exclude: ["Proto/onnx_subset.proto"]),
     .target(name: "QAT", dependencies: ["TensorCore", "Autograd", "Layers", "CKernels"], path: "Sources/QAT"),
     .target(name: "Export", dependencies: ["TensorCore", "Layers", "QAT", "DeployFormat"], path: "Sources/Export"),
     .target(name: "Simulator", dependencies: ["TensorCore", "DeployFormat", "HDF5IO", "CKernels"], path: "Sources/Simulator"),
@@ -61,6 +65,9 @@ let package = Package(
     .testTarget(name: "ExportTests", dependencies: ["Export", "Simulator", "DeployFormat", "Training", "QAT", "Layers", "Autograd",
                                                     "TensorCore", "TestSupport", "Datasets"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorCore", "HDF5IO", "TestSupport"]),
+    .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Layers", "Autograd", "TensorCore", "TestSupport", "HDF5IO", "QAT", "Export",
+                                                  "Simulator", "Training", "Datasets",
+                                                  .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
     .testTarget(name: "LayersTests", dependencies: ["Layers", "Autograd", "TensorCore", "HDF5IO", "TestSupport"]),
   ]
 )

@@ -115,6 +115,7 @@ extension Reshape: Lowerable {
 
 extension Upsample: Lowerable {
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
+    guard let scale else { throw context.unsupported("upsampling H by \(scaleH) and W by \(scaleW): the deploy format scales both alike") }
     var d = context.node(.upsample)
     d.scale = scale
     return d

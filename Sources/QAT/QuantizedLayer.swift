@@ -51,6 +51,7 @@ public final class QuantizedLayer: Layer, WeightQuantized {
   }
 
   struct ExactContext {
+    var core: any IntegerWeightBearing
     var input: FixedPointFormat, weight: FixedPointFormat, bias: FixedPointFormat?, output: FixNeuron
   }
 
@@ -70,7 +71,11 @@ public final class QuantizedLayer: Layer, WeightQuantized {
     let accUnits = Double(reductionLength) * Double(1 << (fx.bits - 1)) * Double(1 << (fw.bits - 1))
     let biasUnits = fb.map { Double(1 << ($0.bits - 1)) * Double.pow2(Double(max(0, accumulator - $0.fractionalBits))) } ?? 0
     guard accUnits + biasUnits >= 16_777_216 || (activation == .leakyRelu && (accUnits + biasUnits) * 26 >= 16_777_216) else { return nil }
-    return ExactContext(input: fx, weight: fw, bias: fb, output: out)
+    guard let integerCore = core as? any IntegerWeightBearing else {
+      if exactPathFailure == nil { exactPathFailure = "\(core.kind) has no integer form; its sums can round in float at these widths" }
+      return nil
+    }
+    return ExactContext(core: integerCore, input: fx, weight: fw, bias: fb, output: out)
   }
 
   func exactForward(_ x: Tensor, _ c: ExactContext) throws -> Tensor {
@@ -78,7 +83,7 @@ public final class QuantizedLayer: Layer, WeightQuantized {
     do { xi = try IntTensor(onGrid: x, format: c.input) } catch {
       throw QuantizationError("\(kind) (weight quantizer \(weightQuantizer.label)): input not on its quantizer's grid, computed in float: \(error)")
     }
-    let y = core.applyInteger(xi, weight: try integerWeight(c.weight), bias: try integerBias(c.bias), activation: activation,
+    let y = c.core.applyInteger(xi, weight: try integerWeight(c.weight), bias: try integerBias(c.bias), activation: activation,
                               output: c.output.fixedPointFormat!, rounding: c.output.spec.rounding)
     return y.dequantized()
   }

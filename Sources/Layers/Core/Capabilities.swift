@@ -23,17 +23,24 @@ public protocol WeightBearing: Layer {
   var reductionLength: Int { get }
   /// The layer's op with the given weight and bias instead of its own (no activation).
   func apply(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor
-  /// The same op on integer codes: exact sums, the bias aligned by a shift, the activation, one
-  /// rounding onto `output` (what the integer simulator computes for this layer).
-  func applyInteger(_ x: IntTensor, weight: IntTensor, bias: IntTensor?, activation: FusedActivation,
-                    output: FixedPointFormat, rounding: RoundingRule) -> IntTensor
   /// A layer of the same kind and geometry holding other weight and bias values.
   func with(weight: Tensor, bias: Tensor?) -> any WeightBearing
+  /// The axis of the output channels in this layer's output of rank r (1 for NCHW results).
+  func outputChannelAxis(inOutputOfRank r: Int) -> Int
+}
+
+/// A weight-bearing layer with an integer form: exact sums of codes, the bias aligned by a shift,
+/// the activation, one rounding onto `output` — what the integer simulator computes for it (and
+/// the fake-quant model where float arithmetic could round).
+public protocol IntegerWeightBearing: WeightBearing {
+  func applyInteger(_ x: IntTensor, weight: IntTensor, bias: IntTensor?, activation: FusedActivation,
+                    output: FixedPointFormat, rounding: RoundingRule) -> IntTensor
 }
 
 extension WeightBearing {
   public var outputChannelAxis: Int { 0 }
   public var groups: Int { 1 }
+  public func outputChannelAxis(inOutputOfRank r: Int) -> Int { 1 }
   /// One input channel per group (vai_q method 2 quantizes these weights non-overflow).
   public var isDepthwise: Bool { groups > 1 && groups == inputChannels }
 }

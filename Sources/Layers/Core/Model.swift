@@ -10,6 +10,16 @@ public final class Model: @unchecked Sendable {
     public var layer: any Layer
     /// Indices of the nodes whose outputs feed this one.
     public var inputs: [Int]
+    /// Full names of the layer's parameters and buffers where they differ from
+    /// "<name>.<local name>" (an imported graph keeps its initializers' names).
+    public var tensorNames: [String: String] = [:]
+
+    public init(name: String, layer: any Layer, inputs: [Int], tensorNames: [String: String] = [:]) {
+      (self.name, self.layer, self.inputs, self.tensorNames) = (name, layer, inputs, tensorNames)
+    }
+
+    /// The full name of a parameter or buffer of this node's layer.
+    public func fullName(of local: String) -> String { tensorNames[local] ?? name + "." + local }
   }
 
   public private(set) var nodes: [Node]
@@ -109,13 +119,13 @@ public final class Model: @unchecked Sendable {
 
   /// All parameters with dotted names ("layer1.0.conv1.weight"), in node order.
   public var namedParameters: [(name: String, parameter: Parameter)] {
-    nodes.flatMap { n in n.layer.namedParameters.map { (n.name + "." + $0.name, $0.parameter) } }
+    nodes.flatMap { n in n.layer.namedParameters.map { (n.fullName(of: $0.name), $0.parameter) } }
   }
 
   public var parameters: [Parameter] { namedParameters.map(\.parameter) }
 
   public var namedBuffers: [(name: String, buffer: Buffer)] {
-    nodes.flatMap { n in n.layer.namedBuffers.map { (n.name + "." + $0.name, $0.buffer) } }
+    nodes.flatMap { n in n.layer.namedBuffers.map { (n.fullName(of: $0.name), $0.buffer) } }
   }
 
   /// Name of a parameter (nil if it does not belong to this model).

@@ -3,7 +3,7 @@ import TensorCore
 import Glibc
 
 /// 2-D convolution (PyTorch's Conv2d): weight [out, in/groups, kh, kw], optional bias [out].
-public final class Conv2D: WeightBearing, ChannelScalable {
+public final class Conv2D: IntegerWeightBearing, ChannelScalable {
   public let inChannels: Int
   public let outChannels: Int
   public let kernelSize: (h: Int, w: Int)

@@ -2,7 +2,7 @@ import Autograd
 import TensorCore
 
 /// Fully connected layer (PyTorch's Linear): y = x·Wᵀ + b, weight [out, in].
-public final class Linear: WeightBearing, ChannelScalable {
+public final class Linear: IntegerWeightBearing, ChannelScalable {
   public let inFeatures: Int
   public let outFeatures: Int
   public let weight: Parameter
@@ -24,9 +24,7 @@ public final class Linear: WeightBearing, ChannelScalable {
     self.bias = bias.map { Parameter($0) }
   }
 
-  public func forward(_ inputs: [Tensor]) -> Tensor {
-    Tensor.linear(single(inputs, "Linear"), weight: weight.tensor, bias: bias?.tensor)
-  }
+  public func forward(_ inputs: [Tensor]) -> Tensor { apply(single(inputs, "Linear"), weight: weight.tensor, bias: bias?.tensor) }
 
   public var namedParameters: [(name: String, parameter: Parameter)] {
     [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
@@ -37,13 +35,29 @@ public final class Linear: WeightBearing, ChannelScalable {
   public var inputChannels: Int { inFeatures }
   public var outputChannels: Int { outFeatures }
   public var reductionLength: Int { inFeatures }
+  /// The last axis: [N, out], or [N, ..., out] for inputs of higher rank.
+  public func outputChannelAxis(inOutputOfRank r: Int) -> Int { r - 1 }
 
-  public func apply(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor { Tensor.linear(x, weight: weight, bias: bias) }
+  /// x [N, in] → [N, out]; an input of higher rank is transformed along its last axis, as
+  /// PyTorch's Linear does ([N, ..., in] → [N, ..., out]).
+  public func apply(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    guard x.rank > 2 else { return Tensor.linear(x, weight: weight, bias: bias) }
+    let leading = Array(x.shape.dims.dropLast())
+    let rows = x.reshaped(to: [leading.reduce(1, *), x.shape[x.rank - 1]])
+    return Tensor.linear(rows, weight: weight, bias: bias).reshaped(to: Shape(leading + [weight.shape[0]]))
+  }
 
   public func applyInteger(_ x: IntTensor, weight: IntTensor, bias: IntTensor?, activation: FusedActivation,
                            output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
     let w4 = IntTensor(shape: [weight.shape[0], weight.shape[1], 1, 1], codes: weight.codes, format: weight.format)
-    return IntegerKernels.linear(x, weight: w4, packed: nil, bias: bias, activation: activation, output: output, rounding: rounding)
+    guard x.shape.rank > 2 else {
+      return IntegerKernels.linear(x, weight: w4, packed: nil, bias: bias, activation: activation, output: output, rounding: rounding)
+    }
+    let leading = Array(x.shape.dims.dropLast())
+    let rows = IntTensor(shape: [leading.reduce(1, *), x.shape[x.shape.rank - 1]], codes: x.codes, format: x.format)
+    var y = IntegerKernels.linear(rows, weight: w4, packed: nil, bias: bias, activation: activation, output: output, rounding: rounding)
+    y.shape = Shape(leading + [weight.shape[0]])
+    return y
   }
 
   public func with(weight: Tensor, bias: Tensor?) -> any WeightBearing { Linear(weight: weight, bias: bias) }

@@ -49,17 +49,21 @@ public final class Pad: GridPreserving {
   }
 }
 
-/// Nearest-neighbour upsampling of H and W by an integer factor.
+/// Nearest-neighbour upsampling of H and W by integer factors: out[y, x] = in[y / sh, x / sw].
 public final class Upsample: GridPreserving {
-  public let scale: Int
-  public init(scale: Int) {
-    precondition(scale >= 1, "Upsample: scale must be >= 1")
-    self.scale = scale
+  public let scaleH: Int
+  public let scaleW: Int
+  public convenience init(scale: Int) { self.init(scaleH: scale, scaleW: scale) }
+  public init(scaleH: Int, scaleW: Int) {
+    precondition(scaleH >= 1 && scaleW >= 1, "Upsample: scales must be >= 1")
+    (self.scaleH, self.scaleW) = (scaleH, scaleW)
   }
+  /// The common factor when H and W scale alike.
+  public var scale: Int? { scaleH == scaleW ? scaleH : nil }
   public func forward(_ inputs: [Tensor]) -> Tensor {
     let x = single(inputs, "Upsample")
     precondition(x.rank == 4, "Upsample: expected NCHW, got \(x.shape)")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    return x.reshaped(to: [n, c, h, 1, w, 1]).expanded(to: [n, c, h, scale, w, scale]).reshaped(to: [n, c, h * scale, w * scale])
+    return x.reshaped(to: [n, c, h, 1, w, 1]).expanded(to: [n, c, h, scaleH, w, scaleW]).reshaped(to: [n, c, h * scaleH, w * scaleW])
   }
 }
