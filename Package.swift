@@ -40,8 +40,9 @@ let package = Package(
     .target(name: "QAT", dependencies: ["TensorCore", "Autograd", "Layers", "CKernels"], path: "Sources/QAT"),
     .target(name: "Export", dependencies: ["TensorCore", "Layers", "QAT", "DeployFormat"], path: "Sources/Export"),
     .target(name: "Simulator", dependencies: ["TensorCore", "DeployFormat", "HDF5IO", "CKernels"], path: "Sources/Simulator"),
-    .target(name: "Training", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "HDF5IO", "QAT", "Export", "Simulator", "DeployFormat"], path: "Sources/Training"),
-    .executableTarget(name: "qat", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "HDF5IO", "QAT", "Export", "Simulator", "DeployFormat",
+    .target(name: "Training", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "HDF5IO", "QAT", "Export", "Simulator", "DeployFormat",
+                                            "ONNX"], path: "Sources/Training"),
+    .executableTarget(name: "qat", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "HDF5IO", "QAT", "Export", "Simulator", "DeployFormat", "ONNX",
                                                   .product(name: "ArgumentParser", package: "swift-argument-parser")],
                       path: "Sources/CLI"),
 
@@ -55,7 +56,7 @@ let package = Package(
                                                           "Export", "Simulator",
                                                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
                       path: "recipes/cifar10-qat"),
-    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "QAT", "Export", "Simulator", "CBLAS", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
+    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "QAT", "Export", "Simulator", "CBLAS", "CKernels", "ONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
 
     .target(name: "TestSupport", dependencies: ["TensorCore", "Autograd"], path: "Tests/TestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport", "CKernels"]),

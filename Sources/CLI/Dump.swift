@@ -13,12 +13,14 @@ struct DumpCommand: ParsableCommand {
   @Option(help: "Image folder with class subfolders.") var data: String
   @Option(help: "Number of inputs (the first N images, one dump folder each).") var limit = 1
   @Option(help: "Output directory.") var outputDir: String
+  @OptionGroup var input: InputOptions
   @OptionGroup var common: CommonOptions
 
   func run() throws {
     try common.apply()
     let sim = try Simulator(directory: deploy)
-    let loader = try CIFARData.evaluationLoader(directory: data, limit: limit, batchSize: 1)
+    let loader = try CIFARData.evaluationLoader(directory: data, limit: limit, batchSize: 1,
+                                                preprocessing: try input.deployPreprocessing(deploy, graph: sim.graph))
     var batches = loader.batches(epoch: 0)
     var k = 0
     while let b = try batches.next() {

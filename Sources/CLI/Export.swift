@@ -19,8 +19,9 @@ struct ExportCommand: ParsableCommand {
     guard QuantizedModel.isQuantizedDirectory(model) else {
       throw ValidationError("\(model) is not a quantized-model directory (no quantization.json); run `qat quantize` first")
     }
-    let (_, qm) = try PostTraining.loadModel(model, architecture: nil)
-    let report = try Exporter.export(qm!, to: outputDir)
+    let loaded = try ModelStore.load(model)
+    let report = try Exporter.export(loaded.quantized!, to: outputDir)
+    if let p = loaded.preprocessing { try ModelStore.writePreprocessing(p, to: outputDir) }
     if json {
       try printJSON(["output_dir": outputDir, "nodes": report.nodes, "tensors": report.tensors,
                      "adjustments": report.adjustments.map { ["node": $0.node, "tensor": $0.tensor, "from": $0.from, "to": $0.to, "reason": $0.reason] }])

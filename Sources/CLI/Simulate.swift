@@ -17,16 +17,17 @@ struct Simulate: ParsableCommand {
   @Option(help: "Batch size.") var batchSize = 100
   @Flag(help: "Compare every tensor with the fake-quant model.") var check = false
   @Flag(help: "Print one JSON object.") var json = false
+  @OptionGroup var input: InputOptions
   @OptionGroup var common: CommonOptions
 
   func run() throws {
     try common.apply()
     let sim = try Simulator(directory: deploy)
-    let loader = try CIFARData.evaluationLoader(directory: data, limit: limit, batchSize: batchSize)
+    let loader = try CIFARData.evaluationLoader(directory: data, limit: limit, batchSize: batchSize,
+                                                preprocessing: try input.deployPreprocessing(deploy, graph: sim.graph))
     if check {
       guard let model else { throw ValidationError("--check needs --model (the quantized-model directory)") }
-      let (_, qm) = try PostTraining.loadModel(model, architecture: nil)
-      guard let qm else { throw ValidationError("\(model) is not a quantized-model directory") }
+      guard let qm = try ModelStore.load(model).quantized else { throw ValidationError("\(model) is not a quantized-model directory") }
       var report = BitExactReport()
       let t0 = monotonicSeconds()
       var batches = loader.batches(epoch: 0)

@@ -28,12 +28,13 @@ public struct DeployPayload: Sendable {
   public func write(to path: String) throws {
     try HDF5File.writeAtomically(to: path) { f in
       for (name, e) in entries.sorted(by: { $0.key < $1.key }) {
+        let key = HDF5Name.escaped(name)
         switch e.bits {
-        case ...8: try f.write(name, shape: e.shape, values: e.values.map { Int8($0) })
-        case ...16: try f.write(name, shape: e.shape, values: e.values.map { Int16($0) })
-        default: try f.write(name, shape: e.shape, values: e.values)
+        case ...8: try f.write(key, shape: e.shape, values: e.values.map { Int8($0) })
+        case ...16: try f.write(key, shape: e.shape, values: e.values.map { Int16($0) })
+        default: try f.write(key, shape: e.shape, values: e.values)
         }
-        try f.setAttribute("bits", numbers: [Double(e.bits)], of: name)
+        try f.setAttribute("bits", numbers: [Double(e.bits)], of: key)
       }
     }
   }
@@ -48,7 +49,7 @@ public struct DeployPayload: Sendable {
       if let bad = values.first(where: { Int64($0) < -limit || Int64($0) >= limit }) {
         throw DeployError("\(path): \(name): value \(bad) does not fit \(bits) bits")
       }
-      p.entries[name] = Entry(shape: shape, values: values, bits: bits)
+      p.entries[HDF5Name.unescaped(name)] = Entry(shape: shape, values: values, bits: bits)
     }
     return p
   }

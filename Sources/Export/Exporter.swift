@@ -37,3 +37,19 @@ public enum Exporter {
     return try l.run()
   }
 }
+
+extension Exporter {
+  /// The nodes of a prepared model the deploy format cannot express (checked before calibration:
+  /// `qat inspect` and `qat quantize` name them up front), with the reason.
+  public static func unsupportedNodes(_ qm: QuantizedModel) -> [(node: String, reason: String)] {
+    let model = qm.model
+    return model.nodes.indices.compactMap { i in
+      let node = model.nodes[i]
+      if model.inputNodes.contains(i) || qm.activationQuantizer(atNode: i) != nil { return nil }
+      if let w = node.layer as? any WeightQuantized {
+        return w.core is any LowerableWeightBearing ? nil : (node.name, "\(w.core.kind) has no deploy op")
+      }
+      return node.layer is any Lowerable ? nil : (node.name, "\(node.layer.kind) has no integer implementation in the deploy format")
+    }
+  }
+}

@@ -86,3 +86,15 @@ public final class HDF5File: @unchecked Sendable {
     }
   }
 }
+
+/// Dataset names for tensor names: '/' (HDF5's group separator, common in imported node names)
+/// and '%' are percent-escaped, so every name round-trips; PyTorch-style names are unchanged.
+public enum HDF5Name {
+  public static func escaped(_ name: String) -> String {
+    name.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
+  }
+
+  public static func unescaped(_ key: String) -> String {
+    key.replacingOccurrences(of: "%2F", with: "/").replacingOccurrences(of: "%25", with: "%")
+  }
+}

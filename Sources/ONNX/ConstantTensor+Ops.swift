@@ -48,7 +48,9 @@ extension ConstantTensor {
     guard let shape = broadcastShape(a.shape, b.shape) else {
       throw ONNXError("\(what): shapes \(a.shape) and \(b.shape) do not broadcast")
     }
-    guard shape.reduce(1, *) <= maxElements else { throw ONNXError("\(what): result too large") }
+    guard shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= max(a.count, b.count, Importer.maxGeneratedElements) else {
+      throw ONNXError("\(what): result \(shape) too large")
+    }
     let ia = broadcastIndices(a.shape, to: shape), ib = broadcastIndices(b.shape, to: shape)
     if case .int(let x) = a.storage, case .int(let y) = b.storage {
       let values = try zip(ia, ib).map { i, j -> Int64 in

@@ -12,7 +12,7 @@ struct ConstantTensor: Equatable {
 
   static let batch = Int64.min + 1
   /// Largest constant the importer materialises (elements).
-  static let maxElements = 1 << 31
+  static let maxElements = 1 << 29
 
   var shape: [Int]
   var storage: Storage
@@ -72,11 +72,12 @@ extension ConstantTensor {
     guard t.dims.allSatisfy({ $0 >= 0 && $0 <= Int64(Self.maxElements) }) else {
       throw ONNXError("\(name): dims \(t.dims) must be non-negative and at most \(Self.maxElements)")
     }
-    var count = 1
+    var count = 1, nonZero = 1
     for d in t.dims {
-      let (p, overflow) = count.multipliedReportingOverflow(by: Int(d))
+      let (p, overflow) = nonZero.multipliedReportingOverflow(by: max(Int(d), 1))
       guard !overflow, p <= Self.maxElements else { throw ONNXError("\(name): dims \(t.dims) hold more than \(Self.maxElements) elements") }
-      count = p
+      nonZero = p
+      count *= Int(d)
     }
     let shape = t.dims.map(Int.init)
     guard let type = Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) else {

@@ -23,6 +23,12 @@ struct NodeContext {
 
   func has(_ i: Int) -> Bool { i < inputs.count && inputs[i] != nil }
 
+  /// Input i, which must be present (not an empty name).
+  func value(_ i: Int) throws -> ImportValue {
+    guard has(i) else { throw fail("input \(i) is missing") }
+    return inputs[i]!
+  }
+
   func requireInputs(_ range: ClosedRange<Int>) throws {
     let present = inputs.count
     guard range.contains(present) else {

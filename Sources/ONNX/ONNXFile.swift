@@ -1,5 +1,6 @@
 import Foundation
 import SwiftProtobuf
+import TensorCore
 
 /// An ONNX model file, decoded: the protobuf `ModelProto` with its default-domain opset, and the
 /// folder external initializer data is read from.
@@ -94,5 +95,27 @@ public struct ONNXFile {
       throw ONNXError("\(file): initializer \(t.name) wants bytes \(offset)..<\(end), the file has \(data.count)")
     }
     return data.subdata(in: offset..<end)
+  }
+}
+
+extension ONNXFile {
+  /// The model as one self-contained file: initializers stored outside are read and written into
+  /// the protobuf (so the bytes import without the data files).
+  public func selfContainedBytes() throws -> Data {
+    guard graph.initializer.contains(where: { $0.dataLocation == .external }) else { return bytes }
+    var model = proto
+    var cache: [String: Data] = [:]
+    for k in model.graph.initializer.indices where model.graph.initializer[k].dataLocation == .external {
+      let data = try externalData(model.graph.initializer[k], cache: &cache)
+      model.graph.initializer[k].rawData = data
+      model.graph.initializer[k].externalData = []
+      model.graph.initializer[k].dataLocation = .default
+    }
+    do { return try model.serializedData() } catch { throw ONNXError("\(path): cannot serialise the model (\(error))") }
+  }
+
+  /// Writes the model, self-contained, to `path` (atomically).
+  public func writeSelfContained(to path: String) throws {
+    try writeFileAtomically(path, try selfContainedBytes())
   }
 }

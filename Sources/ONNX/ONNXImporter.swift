@@ -22,6 +22,8 @@ public enum ONNXImporter {
       /// Became these model nodes (empty when it was an alias, e.g. Identity, or folded into the
       /// layer before it).
       case imported([String])
+      /// Absorbed by the node that reads it (a sigmoid of a SiLU pair).
+      case merged
       /// Computed at import (shape arithmetic, constants).
       case folded
       case unsupported(String)
@@ -89,6 +91,11 @@ final class Importer {
   /// The model node each ONNX value name is produced by (for folding into producers).
   var producerOfNode: [Int: String] = [:]
 
+  /// Largest tensor per sample the importer builds (2^27 floats, 512 MiB).
+  static let maxSampleElements = 1 << 27
+  /// Largest constant an op creates from a small description (ConstantOfShape, Range, broadcasts).
+  static let maxGeneratedElements = 1 << 22
+
   init(_ file: ONNXFile, _ options: ONNXImporter.Options, keepGoing: Bool) {
     self.file = file
     self.options = options
@@ -120,8 +127,14 @@ final class Importer {
       default: throw ONNXError("\(file.path): graph output '\(o.name)' is produced by no node")
       }
     }
-    return ONNXImporter.Result(model: graph.build(outputs: outputs), file: file, nodes: reports, inputNames: inputNames,
-                               outputNames: g.output.map(\.name))
+    let model = graph.build(outputs: outputs)
+    let kept = Set(model.nodes.map(\.name))
+    for k in reports.indices {
+      guard case .imported(let names) = reports[k].status, !names.isEmpty else { continue }
+      let left = names.filter(kept.contains)
+      reports[k].status = left.isEmpty ? .merged : .imported(left)
+    }
+    return ONNXImporter.Result(model: model, file: file, nodes: reports, inputNames: inputNames, outputNames: g.output.map(\.name))
   }
 
   /// Graph inputs that are not initializers become `Input` nodes: batch axis first, the other
@@ -137,7 +150,9 @@ final class Importer {
       let override = options.inputShapes[v.name] ?? (names.isEmpty ? options.inputShapes[""] : nil)
       let sample: [Int]
       if let override {
-        guard override.allSatisfy({ $0 > 0 }) else { throw ONNXError("\(file.path): input '\(v.name)': dims \(override) must be positive") }
+        guard override.allSatisfy({ $0 > 0 && $0 <= 1 << 24 }), override.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= Importer.maxSampleElements else {
+          throw ONNXError("\(file.path): input '\(v.name)': dims \(override) must be positive and hold at most \(Importer.maxSampleElements) elements")
+        }
         if t.hasShape, t.shape.dim.count != override.count + 1 {
           throw ONNXError("\(file.path): input '\(v.name)' has rank \(t.shape.dim.count); dims \(override) give \(override.count + 1) with the batch axis")
         }
@@ -152,6 +167,9 @@ final class Importer {
           }
           return Int(n)
         }
+      }
+      guard sample.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= Importer.maxSampleElements else {
+        throw ONNXError("\(file.path): input '\(v.name)' [N] + \(sample) holds more than \(Importer.maxSampleElements) elements per sample")
       }
       let node = graph.add(v.name, Input(shape: Shape(sample)), [])
       graph.inputs.append(node)
@@ -202,6 +220,17 @@ final class Importer {
     for (o, v) in zip(n.output, outputs) where !o.isEmpty {
       guard values[o] == nil else { throw ONNXError("\(file.path): node '\(name)' writes '\(o)', which is already defined") }
       values[o] = v
+    }
+    for v in outputs {
+      guard let sample = v.runtime?.sample else { continue }
+      var elements = 1
+      for d in sample {
+        let (p, overflow) = elements.multipliedReportingOverflow(by: d)
+        guard !overflow, d > 0, p <= Importer.maxSampleElements else {
+          throw ONNXError("\(file.path): node '\(name)' (\(n.opType)) produces [N] + \(sample), more than \(Importer.maxSampleElements) elements per sample")
+        }
+        elements = p
+      }
     }
     report.outputShapes = outputs.map { $0.runtime?.sample ?? $0.constant?.shape ?? [] }
     let added = graph.nodes[before...].map(\.name)

@@ -65,7 +65,12 @@ public struct QuantizationState: Codable, Equatable, Sendable {
   }
 
   public var schemaVersion: Int
+  /// A built-in architecture the float model is built from, by name ...
   public var architecture: String?
+  /// ... or a graph file in the model's directory (an imported ONNX model), with the per-sample
+  /// input shapes it was imported with when the file left them symbolic.
+  public var graph: String?
+  public var inputDims: [String: [Int]]?
   public var config: QuantizationConfig
   public var tensors: [Entry]
   /// Position changes made for the DPU's shift ranges.
@@ -75,7 +80,8 @@ public struct QuantizationState: Codable, Equatable, Sendable {
   public var batchNormFolded: Bool?
 
   enum CodingKeys: String, CodingKey, CaseIterable {
-    case schemaVersion = "schema_version", architecture, config, tensors, adjustments
+    case schemaVersion = "schema_version", architecture, config, tensors, adjustments, graph
+    case inputDims = "input_dims"
     case batchNormFolded = "bn_folded"
   }
 
@@ -89,16 +95,23 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     }
     schemaVersion = Self.schemaVersion
     architecture = try c.decodeIfPresent(String.self, forKey: .architecture)
+    graph = try c.decodeIfPresent(String.self, forKey: .graph)
+    inputDims = try c.decodeIfPresent([String: [Int]].self, forKey: .inputDims)
+    if let graph, graph.isEmpty || graph.contains("/") || graph.hasPrefix(".") {
+      throw DecodingError.dataCorruptedError(forKey: .graph, in: c, debugDescription: "graph '\(graph)' must name a file in the model's directory")
+    }
     config = try c.decode(QuantizationConfig.self, forKey: .config)
     tensors = try c.decode([Entry].self, forKey: .tensors)
     adjustments = try c.decodeIfPresent([ShiftConstraints.Adjustment].self, forKey: .adjustments) ?? []
     batchNormFolded = try c.decodeIfPresent(Bool.self, forKey: .batchNormFolded)
   }
 
-  /// Captures the frozen formats of a quantized model.
-  public init(_ qm: QuantizedModel, architecture: String?) throws {
+  /// Captures the frozen formats of a quantized model, and what builds its float graph.
+  public init(_ qm: QuantizedModel, architecture: String?, graph: String? = nil, inputDims: [String: [Int]]? = nil) throws {
     schemaVersion = Self.schemaVersion
     self.architecture = architecture
+    self.graph = graph
+    self.inputDims = inputDims
     config = qm.config
     adjustments = qm.adjustments
     if config.trainable { batchNormFolded = !qm.weightLayers.contains { $0.layer.batchNorm != nil } }

@@ -3,26 +3,38 @@ import Layers
 import TensorCore
 
 /// A quantized model on disk: a directory with `quantized.h5` (the prepared model's parameters:
-/// folded weights and biases, learned ranges) and `quantization.json` (configuration and every
-/// tensor's format).
+/// folded weights and biases, learned ranges) and `quantization.json` (configuration, every
+/// tensor's format, and what builds the float graph: a built-in architecture's name or a graph
+/// file in the directory, which the caller writes beside them).
 extension QuantizedModel {
   public static let weightsFile = "quantized.h5"
   public static let stateFile = "quantization.json"
 
-  public func save(to directory: String, architecture: String?) throws {
+  /// Writes the weights and the quantization JSON; `graph` names a graph file the caller puts in
+  /// the same directory (an imported model), `architecture` a built-in one.
+  public func save(to directory: String, architecture: String?, graph: String? = nil, inputDims: [String: [Int]]? = nil) throws {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     try Checkpoint.save(model, attributes: ["architecture": architecture ?? "", "format": "swift-qat quantized model"],
                         to: directory + "/" + Self.weightsFile)
-    try QuantizationState(self, architecture: architecture).write(to: directory + "/" + Self.stateFile)
+    try QuantizationState(self, architecture: architecture, graph: graph, inputDims: inputDims)
+      .write(to: directory + "/" + Self.stateFile)
   }
 
   /// Loads a directory written by `save`; `makeModel` builds the float architecture by name.
   public static func load(from directory: String, makeModel: (String) throws -> Model) throws -> QuantizedModel {
-    let state = try QuantizationState.read(from: directory + "/" + stateFile)
-    guard let arch = state.architecture, !arch.isEmpty else {
-      throw QuantizationError("\(directory)/\(stateFile): no architecture recorded")
+    try restore(from: directory) { state in
+      guard let arch = state.architecture, !arch.isEmpty else {
+        throw QuantizationError("\(directory)/\(stateFile): no architecture recorded")
+      }
+      return try makeModel(arch)
     }
-    let qm = try Prepare.quantize(try makeModel(arch), config: state.config)
+  }
+
+  /// Loads a directory written by `save`; `makeModel` builds the float model from the state (its
+  /// architecture or graph file).
+  public static func restore(from directory: String, _ makeModel: (QuantizationState) throws -> Model) throws -> QuantizedModel {
+    let state = try QuantizationState.read(from: directory + "/" + stateFile)
+    let qm = try Prepare.quantize(try makeModel(state), config: state.config)
     if state.batchNormFolded == true {
       // a QAT model saved after training has its Conv+BN layers folded (as the export does):
       // fold the fresh ones the same way (formats first; the checkpoint then sets the values)

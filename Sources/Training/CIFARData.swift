@@ -1,17 +1,18 @@
 import Datasets
 import Foundation
 
-/// The CIFAR-10 JPEG folders as datasets with the pretrained ResNet-20's preprocessing.
+/// Image-folder datasets (the CIFAR-10 JPEG folders by default) with the pretrained ResNet-20's
+/// preprocessing unless another is given.
 public enum CIFARData {
   /// Test-time data: canonical order, no augmentation, optionally only the first `limit` images.
   public static func evaluationLoader(directory: String, limit: Int? = nil, batchSize: Int = 256,
-                                      workers: Int = 2) throws -> DataLoader {
-    var source: any ImageSource = try ImageFolder(root: directory, channels: .rgb)
+                                      workers: Int = 2, preprocessing: Preprocessing = .cifarResNet20) throws -> DataLoader {
+    var source: any ImageSource = try ImageFolder(root: directory, channels: preprocessing.channelMode)
     if let limit {
       guard limit > 0 else { throw DataError(source: directory, "--limit must be positive, got \(limit)") }
       source = try ImageSubset(source, indices: Array(0..<min(limit, source.count)))
     }
-    let pipeline = try ImagePipeline(source: source, preprocessing: .cifarResNet20)
+    let pipeline = try ImagePipeline(source: source, preprocessing: preprocessing)
     return DataLoader(dataset: pipeline, batchSize: batchSize, shuffle: false, seed: 0, workers: workers)
   }
 

@@ -29,14 +29,4 @@ public enum PostTraining {
     let correction = biasCorrection ? try BiasCorrection.correct(qm) { body in for b in batches { try body(b) } } : nil
     return Report(calibration: calibration, adaround: rounding, biasCorrection: correction, seconds: monotonicSeconds() - start)
   }
-
-  /// Loads what `qat eval` / `qat export` accept as a model: a quantized-model directory (written
-  /// by `qat quantize`) or float weights (.h5) with an architecture.
-  public static func loadModel(_ path: String, architecture: String?) throws -> (model: Model, quantized: QuantizedModel?) {
-    if QuantizedModel.isQuantizedDirectory(path) {
-      let qm = try QuantizedModel.load(from: path) { try Architecture.named($0).make() }
-      return (qm.model, qm)
-    }
-    return (try Architecture.loadFloatModel(weights: path, architecture: architecture), nil)
-  }
 }

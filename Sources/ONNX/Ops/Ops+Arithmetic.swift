@@ -15,7 +15,7 @@ extension Importer {
   func arithmetic(_ c: NodeContext, _ op: Elementwise.Operation) throws -> [ImportValue] {
     try c.requireInputs(2...2)
     let folding: [Elementwise.Operation: ConstantTensor.Arithmetic] = [.add: .add, .subtract: .subtract, .multiply: .multiply, .divide: .divide]
-    switch (c.inputs[0]!, c.inputs[1]!) {
+    switch ((try c.value(0)), (try c.value(1))) {
     case (.constant(let a), .constant(let b)):
       return [.constant(try ConstantTensor.combine(a, b, folding[op]!, "node '\(c.name)'"))]
     case (.runtime(let a), .runtime(let b)):

@@ -18,7 +18,8 @@ extension Importer {
   func constantOfShape(_ c: NodeContext) throws -> [ImportValue] {
     try c.requireInputs(1...1)
     let shape = try c.ints(0)
-    guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, { $0 * max($1, 1) }) <= ConstantTensor.maxElements else {
+    guard shape.allSatisfy({ $0 >= 0 && $0 <= Importer.maxGeneratedElements }),
+          shape.reduce(1, { $0.multipliedReportingOverflow(by: max($1, 1)).partialValue }) <= Importer.maxGeneratedElements else {
       throw c.fail("shape \(shape) is invalid or too large")
     }
     let value = try c.tensor("value") ?? ConstantTensor(shape: [1], floats: [0])
@@ -35,7 +36,7 @@ extension Importer {
   func shapeOp(_ c: NodeContext) throws -> [ImportValue] {
     try c.requireInputs(1...1)
     let dims: [Int64]
-    switch c.inputs[0]! {
+    switch (try c.value(0)) {
     case .constant(let k): dims = k.shape.map(Int64.init)
     case .runtime(let x): dims = [ConstantTensor.batch] + x.sample.map(Int64.init)
     case .unknown: throw c.fail("input is unknown")
@@ -49,7 +50,7 @@ extension Importer {
 
   func gather(_ c: NodeContext) throws -> [ImportValue] {
     try c.requireInputs(2...2)
-    guard let data = c.inputs[0]!.constant else { throw c.fail("Gather on a computed tensor is not supported (shape computations only)") }
+    guard let data = (try c.value(0)).constant else { throw c.fail("Gather on a computed tensor is not supported (shape computations only)") }
     let indices = try c.constant(1).intValues("node '\(c.name)' indices")
     let rank = data.shape.count
     guard rank >= 1 else { throw c.fail("data must have rank ≥ 1") }
@@ -75,7 +76,7 @@ extension Importer {
     let to = try c.int("to")
     guard let type = Onnx_TensorProto.DataType(rawValue: to) else { throw c.fail("unknown target type \(to)") }
     let isFloat = [.float, .double, .float16, .bfloat16].contains(type)
-    switch c.inputs[0]! {
+    switch (try c.value(0)) {
     case .runtime(let x):
       guard type == .float else { throw c.fail("casting a computed tensor to \(type) is not supported") }
       return [.runtime(x)]
@@ -129,14 +130,16 @@ extension Importer {
       if parts.allSatisfy({ !$0.isFloat }) {
         let v = try parts.map { try $0.ints("node '\(c.name)'")[0] }
         guard v[2] != 0 else { throw c.fail("delta is 0") }
-        let n = max(0, Int((Double(v[1] - v[0]) / Double(v[2])).rounded(.up)))
-        guard n <= ConstantTensor.maxElements else { throw c.fail("range too long") }
+        let count = (Double(v[1]) - Double(v[0])) / Double(v[2])
+        guard count <= Double(Importer.maxGeneratedElements) else { throw c.fail("range too long") }
+        let n = max(0, Int(count.rounded(.up)))
         return [.constant(ConstantTensor(shape: [n], ints: (0..<n).map { v[0] + Int64($0) * v[2] }))]
       }
       let v = parts.map { $0.floats[0] }
       guard v[2] != 0, v.allSatisfy(\.isFinite) else { throw c.fail("delta is 0 or a bound is not finite") }
-      let n = max(0, Int(((v[1] - v[0]) / v[2]).rounded(.up)))
-      guard n <= ConstantTensor.maxElements else { throw c.fail("range too long") }
+      let count = Double(v[1] - v[0]) / Double(v[2])
+      guard count.isFinite, count <= Double(Importer.maxGeneratedElements) else { throw c.fail("range too long") }
+      let n = max(0, Int(count.rounded(.up)))
       return [.constant(ConstantTensor(shape: [n], floats: (0..<n).map { v[0] + Float($0) * v[2] }))]
     default:
       guard let op = ops[c.op] else { throw c.fail("not supported") }

@@ -39,7 +39,7 @@ extension Importer {
   /// `MatMul` (batch axes broadcast); constants fold.
   func matMul(_ c: NodeContext) throws -> [ImportValue] {
     try c.requireInputs(2...2)
-    switch (c.inputs[0]!, c.inputs[1]!) {
+    switch ((try c.value(0)), (try c.value(1))) {
     case (.runtime(let a), .constant(let b)):
       guard b.shape.count == 2, a.rank >= 2, a.sample.last == b.shape[0] else {
         throw c.fail("[N] + \(a.sample) × \(b.shape): only a constant matrix [K, M] whose K is the last input axis is supported")

@@ -13,7 +13,7 @@ extension Importer {
 
   func flatten(_ c: NodeContext) throws -> [ImportValue] {
     try c.requireInputs(1...1)
-    if let k = c.inputs[0]!.constant {
+    if let k = (try c.value(0)).constant {
       let axis = try normalizedAxis(try c.int("axis", default: 1), rank: k.shape.count + (k.shape.isEmpty ? 1 : 0), c)
       return [.constant(k.reshaped([k.shape[..<axis].reduce(1, *), k.shape[axis...].reduce(1, *)]))]
     }
@@ -36,7 +36,7 @@ extension Importer {
     try c.requireInputs(2...2)
     let target = try c.constant(1).ints("node '\(c.name)' shape", allowBatch: true)
     let allowZero = try c.int("allowzero", default: 0) != 0
-    if let k = c.inputs[0]!.constant {
+    if let k = (try c.value(0)).constant {
       return [.constant(k.reshaped(try resolvedShape(c, target.map { try plain($0, c) }, input: k.shape, allowZero: allowZero)))]
     }
     let x = try c.runtime(0)
@@ -59,7 +59,7 @@ extension Importer {
   /// A target shape with 0 (copy the input's dimension at the same position, unless allowZero)
   /// and one −1 resolved; for computed tensors both leave the batch axis out.
   func resolvedShape(_ c: NodeContext, _ target: [Int], input: [Int], allowZero: Bool) throws -> [Int] {
-    let full = input.reduce(1, *)
+    let full = input.reduce(1, *)  // bounded: inputs hold at most maxSampleElements
     var dims = try target.enumerated().map { k, d -> Int in
       guard d == 0 && !allowZero else { return d }
       guard k < input.count else { throw c.fail("target \(target) copies axis \(k) (0), which the input \(input) does not have") }
@@ -67,7 +67,12 @@ extension Importer {
     }
     let unknown = dims.indices.filter { dims[$0] == -1 }
     guard unknown.count <= 1 else { throw c.fail("target \(target) has more than one −1") }
-    let known = dims.filter { $0 != -1 }.reduce(1, *)
+    var known = 1
+    for d in dims where d != -1 {
+      let (p, overflow) = known.multipliedReportingOverflow(by: d)
+      guard !overflow, p <= Importer.maxSampleElements * 2 else { throw c.fail("target \(target) holds more elements than the input's \(full)") }
+      known = p
+    }
     if let u = unknown.first {
       guard known > 0, full % known == 0 else { throw c.fail("cannot infer −1 in \(target) for \(full) elements") }
       dims[u] = full / known
@@ -78,10 +83,10 @@ extension Importer {
 
   func transpose(_ c: NodeContext) throws -> [ImportValue] {
     try c.requireInputs(1...1)
-    let rank = try c.inputs[0]!.constant?.shape.count ?? c.runtime(0).rank
+    let rank = try c.value(0).constant?.shape.count ?? c.runtime(0).rank
     let perm = try c.ints("perm") ?? Array((0..<rank).reversed())
     guard perm.sorted() == Array(0..<rank) else { throw c.fail("perm \(perm) is not a permutation of 0..<\(rank)") }
-    if let k = c.inputs[0]!.constant { return [.constant(k.transposed(perm))] }
+    if let k = (try c.value(0)).constant { return [.constant(k.transposed(perm))] }
     let x = try c.runtime(0)
     guard perm[0] == 0 else { throw c.fail("perm \(perm) moves the batch axis") }
     if perm == Array(0..<rank) { return [.runtime(x)] }
@@ -96,7 +101,7 @@ extension Importer {
 
   func squeeze(_ c: NodeContext) throws -> [ImportValue] {
     try c.requireInputs(1...2)
-    let shape = try c.inputs[0]!.constant?.shape ?? [ConstantTensor.batchPlaceholder] + c.runtime(0).sample
+    let shape = try c.value(0).constant?.shape ?? [ConstantTensor.batchPlaceholder] + c.runtime(0).sample
     let axes = try squeezeAxes(c)?.map { try normalizedAxis($0, rank: shape.count, c) }
     var out: [Int] = []
     for (k, d) in shape.enumerated() {
@@ -104,21 +109,21 @@ extension Importer {
       if drop && d != 1 { throw c.fail("axis \(k) has size \(d), not 1") }
       if !drop { out.append(d) }
     }
-    if let k = c.inputs[0]!.constant { return [.constant(k.reshaped(out))] }
+    if let k = (try c.value(0)).constant { return [.constant(k.reshaped(out))] }
     guard out.first == ConstantTensor.batchPlaceholder else { throw c.fail("squeezing the batch axis is not supported") }
     return [.runtime(reshapeNode(c, try c.runtime(0), to: Array(out.dropFirst())))]
   }
 
   func unsqueeze(_ c: NodeContext) throws -> [ImportValue] {
     try c.requireInputs(1...2)
-    let shape = try c.inputs[0]!.constant?.shape ?? [ConstantTensor.batchPlaceholder] + c.runtime(0).sample
+    let shape = try c.value(0).constant?.shape ?? [ConstantTensor.batchPlaceholder] + c.runtime(0).sample
     guard let rawAxes = try squeezeAxes(c), !rawAxes.isEmpty else { throw c.fail("axes are missing") }
     let rank = shape.count + rawAxes.count
     let axes = Set(try rawAxes.map { try normalizedAxis($0, rank: rank, c) })
     guard axes.count == rawAxes.count else { throw c.fail("axes \(rawAxes) repeat") }
     var out: [Int] = [], source = shape.makeIterator()
     for k in 0..<rank { out.append(axes.contains(k) ? 1 : source.next()!) }
-    if let k = c.inputs[0]!.constant { return [.constant(k.reshaped(out))] }
+    if let k = (try c.value(0)).constant { return [.constant(k.reshaped(out))] }
     guard out.first == ConstantTensor.batchPlaceholder else { throw c.fail("inserting an axis before the batch axis is not supported") }
     return [.runtime(reshapeNode(c, try c.runtime(0), to: Array(out.dropFirst())))]
   }

@@ -6,7 +6,7 @@ extension Importer {
   /// Slice with starts / ends / axes / steps as constant inputs (positive steps).
   func slice(_ c: NodeContext) throws -> [ImportValue] {
     try c.requireInputs(3...5)
-    let shape = try c.inputs[0]!.constant?.shape ?? [ConstantTensor.batchPlaceholder] + c.runtime(0).sample
+    let shape = try c.value(0).constant?.shape ?? [ConstantTensor.batchPlaceholder] + c.runtime(0).sample
     let rank = shape.count
     let starts = try c.constant(1).ints("node '\(c.name)' starts"), ends = try c.constant(2).ints("node '\(c.name)' ends")
     let axes = try (c.has(3) ? try c.ints(3) : Array(0..<starts.count)).map { try normalizedAxis($0, rank: rank, c) }
@@ -17,8 +17,9 @@ extension Importer {
     guard steps.allSatisfy({ $0 > 0 }) else { throw c.fail("steps \(steps) must be positive (reversing slices are not supported)") }
     func clamp(_ v: Int64) -> Int { Int(max(Int64(Int.min / 4), min(Int64(Int.max / 4), v))) }
     var ranges = [SliceRange](repeating: .all, count: rank)
-    for (k, a) in axes.enumerated() { ranges[a] = SliceRange(clamp(starts[k]), clamp(ends[k]), step: Int(steps[k])) }
-    if let k = c.inputs[0]!.constant {
+    // a step beyond any axis length takes one element, as a huge one does
+    for (k, a) in axes.enumerated() { ranges[a] = SliceRange(clamp(starts[k]), clamp(ends[k]), step: Int(min(steps[k], 1 << 30))) }
+    if let k = (try c.value(0)).constant {
       let resolved = zip(ranges, k.shape).map { r, n -> (start: Int, count: Int, step: Int) in
         let (s, count) = r.resolved(length: n)
         return (s, count, r.step)
@@ -42,7 +43,7 @@ extension Importer {
   /// the second input (13+) or equal parts (`num_outputs` or the output count).
   func split(_ c: NodeContext) throws -> [ImportValue] {
     try c.requireInputs(1...2)
-    let shape = try c.inputs[0]!.constant?.shape ?? [ConstantTensor.batchPlaceholder] + c.runtime(0).sample
+    let shape = try c.value(0).constant?.shape ?? [ConstantTensor.batchPlaceholder] + c.runtime(0).sample
     let axis = try normalizedAxis(try c.int("axis", default: 0), rank: shape.count, c)
     let n = shape[axis], outputs = c.node.output.count
     var sizes = opset >= 13 ? (c.has(1) ? try c.ints(1) : nil) : try c.ints("split")
@@ -52,13 +53,13 @@ extension Importer {
       let size = (n + parts - 1) / parts
       sizes = (0..<parts).map { min(size, max(0, n - $0 * size)) }
     }
-    guard let sizes, sizes.count == outputs, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == n else {
+    guard let sizes, sizes.count == outputs, sizes.allSatisfy({ $0 >= 0 && $0 <= n }), sizes.reduce(0, +) == n else {
       throw c.fail("split sizes \(sizes ?? []) do not divide axis \(axis) of size \(n) into \(outputs) outputs")
     }
     var start = 0, result: [ImportValue] = []
     for (k, size) in sizes.enumerated() {
       defer { start += size }
-      if let t = c.inputs[0]!.constant {
+      if let t = (try c.value(0)).constant {
         let r = t.shape.enumerated().map { $0.offset == axis ? (start, size, 1) : (0, $0.element, 1) }
         result.append(.constant(t.sliced(r)))
         continue
@@ -131,7 +132,7 @@ extension Importer {
     } else {
       let k = try c.constant(upsample ? 1 : 2)
       given = k.floats.map(Double.init)
-      guard given.count == 4, given.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw c.fail("scales \(given) must be four positive values") }
+      guard given.count == 4, given.allSatisfy({ $0 > 0 && $0 <= 1024 }) else { throw c.fail("scales \(given) must be four positive values up to 1024") }
       out = zip(full, given).map { Int((Double($0) * $1).rounded(.down)) }
     }
     guard given[0] == 1 || out[0] == 1, out[1] == full[1] else { throw c.fail("resizing the batch or channel axis is not supported") }

@@ -19,7 +19,7 @@ public struct SliceRange: Hashable, Sendable {
   public func resolved(length n: Int) -> (start: Int, count: Int) {
     func clampIndex(_ i: Int) -> Int { i < 0 ? max(0, i + n) : min(i, n) }
     let s = clampIndex(start), e = clampIndex(end)
-    return (s, e > s ? (e - s + step - 1) / step : 0)
+    return (s, e > s ? (e - s - 1) / step + 1 : 0)
   }
 }
 
