@@ -67,6 +67,7 @@ struct ONNXFuzzBench: ParsableCommand {
   @Option var seed: UInt64 = 1
   @Option(help: "Shared data root (resnet20.onnx is a seed).") var dataRoot: String?
   @Option(help: "Folder of further seed models (e.g. .fixtures/onnx).") var fixtures = ".fixtures/onnx"
+  @Option(help: "Write the slowest input here.") var saveSlowest: String?
 
   func run() throws {
     let root = dataRoot ?? ProcessInfo.processInfo.environment["QAT_DATA"] ?? "../shared"
@@ -77,6 +78,7 @@ struct ONNXFuzzBench: ParsableCommand {
     Threading.configure(threads: 1)
     var fuzzer = try ONNXFuzzer(seeds: seeds, seed: seed)
     let r = fuzzer.run(iterations: iterations)
+    if let saveSlowest { try r.slowestInput.write(to: URL(fileURLWithPath: saveSlowest)) }
     emit([("name", "fuzz-onnx"), ("inputs", r.inputs), ("seeds", seeds.count), ("unreadable", r.unreadable), ("refused", r.refused),
           ("imported_and_ran", r.imported), ("imported_not_run", r.notRun), ("crashes", 0), ("slowest_s", r.slowestSeconds),
           ("seconds", r.seconds), ("seed", Int(seed))])

@@ -17,6 +17,9 @@ struct ExportCommand: ParsableCommand {
   func run() throws {
     try common.apply()
     guard QuantizedModel.isQuantizedDirectory(model) else {
+      if model.lowercased().hasSuffix(".onnx") {
+        throw ValidationError("\(model) is a float ONNX model; quantize it first (qat quantize --model \(model) ... --output-dir DIR) and export DIR")
+      }
       throw ValidationError("\(model) is not a quantized-model directory (no quantization.json); run `qat quantize` first")
     }
     let loaded = try ModelStore.load(model)

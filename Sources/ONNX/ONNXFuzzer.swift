@@ -22,6 +22,8 @@ public struct ONNXFuzzer {
     /// Imported but left without a forward pass (input over the forward-pass size limit).
     public var notRun = 0
     public var slowestSeconds = 0.0
+    /// The input that took longest (to look into).
+    public var slowestInput = Data()
     public var seconds = 0.0
   }
 
@@ -42,7 +44,10 @@ public struct ONNXFuzzer {
     for _ in 0..<iterations {
       let bytes = next()
       let t0 = Date()
-      defer { report.slowestSeconds = max(report.slowestSeconds, Date().timeIntervalSince(t0)) }
+      defer {
+        let t = Date().timeIntervalSince(t0)
+        if t > report.slowestSeconds { (report.slowestSeconds, report.slowestInput) = (t, bytes) }
+      }
       report.inputs += 1
       let file: ONNXFile
       do { file = try ONNXFile(bytes: bytes, path: "fuzz.onnx") } catch { report.unreadable += 1; continue }

@@ -80,6 +80,19 @@ import Training
     #expect(report.tensorsCompared == 7 && report.mismatchedTensors.isEmpty, "\(report.tensorsCompared) tensors, \(report.firstMismatch ?? "-")")
   }
 
+  /// vai_q's node options address the ONNX node names.
+  @Test func nodeOptionsUseTheONNXNames() throws {
+    var config = QuantizationConfig()
+    config.nodesBit = ["dw": 4, "logits": 16]
+    config.ignoreNodes = ["pool"]
+    let qm = try Prepare.quantize(try ONNXImporter.load(try Self.mobileBlock()).model, config: config)
+    #expect(qm.quantizer(labelled: "dw.weight")?.spec.bits == 4 && qm.quantizer(labelled: "logits.weight")?.spec.bits == 16)
+    #expect(qm.quantizer(labelled: "pool") == nil && qm.quantizer(labelled: "sum") != nil)
+    var bad = QuantizationConfig()
+    bad.nodesBit = ["/no/such/node": 4]
+    #expect(throws: QuantizationError.self) { try Prepare.quantize(try ONNXImporter.load(try Self.mobileBlock()).model, config: bad) }
+  }
+
   /// QAT with the folded Conv+BN of an imported graph, then export and the bit-exact check.
   @Test func importedModelRunsQAT() throws {
     let s = try QATSession(model: try ONNXImporter.load(try Self.mobileBlock()).model, config: QuantizationConfig())

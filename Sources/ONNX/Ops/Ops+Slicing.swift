@@ -119,6 +119,7 @@ extension Importer {
     let rounding = upsample ? "floor" : try c.string("nearest_mode", default: "round_prefer_floor")
     for key in ["antialias", "exclude_outside"] { try c.refuse(key) { $0.i == 0 } }
     try c.refuse("axes") { _ in false }
+    try c.refuse("keep_aspect_ratio_policy") { String(decoding: $0.s, as: UTF8.self) == "stretch" }
     let full = [1] + x.sample
     var out: [Int]
     var given: [Double]

@@ -139,13 +139,18 @@ func tensorLayout(of chosen: dnnl_memory_desc_t, dims: [Int]) -> TensorLayout? {
 }
 
 /// Thread-safe cache of created primitives.
+/// Plans by shape, at most `limit` of them: past that the cache starts again (plans are rebuilt on
+/// demand; callers keep the ones they hold), so a process that meets many shapes (an import fuzz
+/// run, varied input sizes) does not grow without bound.
 final class DNNLCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
   private let storage = Mutex<[Key: Value]>([:])
+  let limit = 512
   func value(for key: Key, create: () -> Value) -> Value {
     if let v = storage.withLock({ $0[key] }) { return v }
     let v = create()
     return storage.withLock { dict in
       if let existing = dict[key] { return existing }
+      if dict.count >= limit { dict.removeAll() }
       dict[key] = v
       return v
     }
