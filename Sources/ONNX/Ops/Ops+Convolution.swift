@@ -31,22 +31,33 @@ extension Importer {
     return ((strides[0], strides[1]), (dilations[0], dilations[1]), (pads[0], pads[1], pads[2], pads[3]))
   }
 
-  func conv(_ c: NodeContext) throws -> [ImportValue] {
+  func convGeometry(_ s: (stride: (Int, Int), dilation: (Int, Int), pads: (Int, Int, Int, Int)), groups: Int) -> ConvGeometry {
+    var g = ConvGeometry()
+    (g.strideH, g.strideW, g.dilationH, g.dilationW, g.groups) = (s.stride.0, s.stride.1, s.dilation.0, s.dilation.1, groups)
+    (g.padTop, g.padLeft, g.padBottom, g.padRight) = s.pads
+    return g
+  }
+
+  /// The computed input [N, C, H, W], the constant 4-D weight and the group count of Conv and
+  /// ConvTranspose (`layout` names the weight's axes in messages).
+  func convOperands(_ c: NodeContext, layout: String) throws -> (RuntimeValue, ConstantTensor, Int) {
     try c.requireInputs(2...3)
     let x = try c.runtime(0)
-    guard x.rank == 4 else { throw c.fail("only 2-D convolution is supported (input [N, C, H, W]); the input has rank \(x.rank)") }
+    guard x.rank == 4 else { throw c.fail("only 2-D convolutions are supported (input [N, C, H, W]); the input has rank \(x.rank)") }
     let w = try c.constant(1)
-    guard w.shape.count == 4, w.count > 0 else { throw c.fail("weight '\(c.inputName(1))' must be [out, in/groups, kh, kw], got \(w.shape)") }
-    let groups = try c.int("group", default: 1)
+    guard w.shape.count == 4, w.count > 0 else { throw c.fail("weight '\(c.inputName(1))' must be \(layout), got \(w.shape)") }
+    return (x, w, try c.int("group", default: 1))
+  }
+
+  func conv(_ c: NodeContext) throws -> [ImportValue] {
+    let (x, w, groups) = try convOperands(c, layout: "[out, in/groups, kh, kw]")
     let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
     guard groups >= 1, x.sample[0] == w.shape[1] * groups, o % groups == 0 else {
       throw c.fail("input has \(x.sample[0]) channels; weight \(w.shape) with \(groups) group(s) needs \(w.shape[1] * groups) and an output count divisible by the groups")
     }
     if let ks = try c.ints("kernel_shape"), ks != [kh, kw] { throw c.fail("kernel_shape \(ks) does not match the weight \(w.shape)") }
     let s = try spatialGeometry(c, input: (x.sample[1], x.sample[2]), kernel: (kh, kw))
-    var g = ConvGeometry()
-    (g.strideH, g.strideW, g.dilationH, g.dilationW, g.groups) = (s.stride.0, s.stride.1, s.dilation.0, s.dilation.1, groups)
-    (g.padTop, g.padLeft, g.padBottom, g.padRight) = s.pads
+    let g = convGeometry(s, groups: groups)
     do { try g.validate(channels: x.sample[0], height: x.sample[1], width: x.sample[2], outChannels: o, kernelH: kh, kernelW: kw) } catch {
       throw c.fail("\(error)")
     }
@@ -64,12 +75,7 @@ extension Importer {
   }
 
   func convTranspose(_ c: NodeContext) throws -> [ImportValue] {
-    try c.requireInputs(2...3)
-    let x = try c.runtime(0)
-    guard x.rank == 4 else { throw c.fail("only 2-D transposed convolution is supported; the input has rank \(x.rank)") }
-    let w = try c.constant(1)
-    guard w.shape.count == 4, w.count > 0 else { throw c.fail("weight '\(c.inputName(1))' must be [in, out/groups, kh, kw], got \(w.shape)") }
-    let groups = try c.int("group", default: 1)
+    let (x, w, groups) = try convOperands(c, layout: "[in, out/groups, kh, kw]")
     guard groups >= 1, w.shape[0] == x.sample[0], x.sample[0] % groups == 0 else {
       throw c.fail("input has \(x.sample[0]) channels; weight \(w.shape) needs \(w.shape[0]) divisible by \(groups) group(s)")
     }
@@ -103,9 +109,7 @@ extension Importer {
       }
       s.pads = (pads[0], pads[1], pads[2], pads[3])
     }
-    var g = ConvGeometry()
-    (g.strideH, g.strideW, g.dilationH, g.dilationW, g.groups) = (s.stride.0, s.stride.1, s.dilation.0, s.dilation.1, groups)
-    (g.padTop, g.padLeft, g.padBottom, g.padRight) = s.pads
+    let g = convGeometry(s, groups: groups)
     do { try g.validate() } catch { throw c.fail("\(error)") }
     let layer = ConvTranspose2D(weight: w.tensor, bias: nil, geometry: g, outputPadding: (outputPadding[0], outputPadding[1]))
     let (oh, ow) = layer.outputSize(height: x.sample[1], width: x.sample[2])
