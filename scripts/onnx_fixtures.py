@@ -2,7 +2,7 @@
 """Generates the small ONNX graphs the ONNX import tests compare against ONNX Runtime.
 
 Each fixture is a random-weight network of a family users bring (MobileNet v1 / v2, VGG,
-Inception, squeeze-excite, U-Net decoder, activation heads, a Transpose/Reshape/MatMul classifier,
+Inception, squeeze-excite, MobileNet v3 blocks, U-Net decoder, activation heads, a Transpose/Reshape/MatMul classifier,
 shape subgraphs, older and newer opsets, external data). For each one the script writes
 <name>.onnx, the input it fed ONNX Runtime (<name>.input.bin, float32) and ONNX Runtime's outputs
 (<name>.output<k>.bin), and lists them in manifest.json. Deterministic: numpy seed per fixture.
@@ -225,6 +225,23 @@ def same_padding(g, opset):
     return g.op("Flatten", [g.op("GlobalMaxPool", [x])])
 
 
+def mobilenet_v3(g, opset):
+    """MobileNet-v3 pieces: hard swish, a squeeze-excite gate with PyTorch's hard sigmoid, a grouped
+    convolution, a difference of two tensors, a ReLU after a concat, 3x3 average pooling."""
+    x = g.op("HardSwish", [g.bn(g.conv("input", 3, 8, 3, stride=2, bias=False), 8)])
+    h = g.op("Relu", [g.bn(g.conv(x, 8, 8, 3, group=8, bias=False, name="dw"), 8)])
+    s = g.op("GlobalAveragePool", [h])
+    s = g.op("Relu", [g.conv(s, 8, 4, 1, pad=0, name="se.reduce")])
+    s = g.op("HardSigmoid", [g.conv(s, 4, 8, 1, pad=0, name="se.expand")], alpha=1.0 / 6, beta=0.5)
+    h = g.bn(g.conv(g.op("Mul", [h, s]), 8, 8, 1, bias=False, name="project"), 8)
+    x = g.op("Add", [x, h])
+    d = g.op("Sub", [x, g.op("MaxPool", [x], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])])
+    x = g.op("Relu", [g.op("Concat", [g.conv(x, 8, 8, 3, group=2, name="grouped"), d], axis=1)])
+    x = g.op("AveragePool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)
+    x = g.op("Flatten", [g.op("GlobalAveragePool", [x])])
+    return g.gemm(g.op("HardSwish", [g.gemm(x, 16, 16)]), 16, 10)
+
+
 FIXTURES = [
     ("mobilenet_v1", mobilenet_v1, [2, 3, 32, 32], 17),
     ("mobilenet_v2", mobilenet_v2, [2, 3, 32, 32], 13),
@@ -238,6 +255,7 @@ FIXTURES = [
     ("shapes", shapes, [2, 3, 12, 12], 19),
     ("opset11", opset11, [2, 3, 8, 8], 11),
     ("same_padding", same_padding, [2, 3, 15, 15], 17),
+    ("mobilenet_v3", mobilenet_v3, [2, 3, 32, 32], 17),
 ]
 
 

@@ -1,5 +1,5 @@
-// Integer pooling and DPU hard-sigmoid / hard-swish for the simulator (and the exact fake-quant
-// path). Planes x [NC, H, W] of int16 codes.
+// Integer pooling for the simulator (and the exact fake-quant path). Planes x [NC, H, W] of
+// int16 codes.
 #include "common.h"
 
 typedef struct {

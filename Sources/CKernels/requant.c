@@ -115,22 +115,22 @@ void cks_rescale(const int16_t *x, int16_t *y, int64_t n, int shift, ck_rounding
   ck_parallel_for(n, CK_GRAIN, cks_rs_task, &j);
 }
 
-// a + b with both aligned to fraction F by left shifts (la, lb), activation, shift to the output.
+// a ± b with both aligned to fraction F by left shifts (la, lb), activation, shift to the output.
 typedef struct {
   const int16_t *a, *b;
   int16_t *y;
-  int la, lb, shift, rule, qmin, qmax;
+  int la, lb, sign, shift, rule, qmin, qmax;
   ck_activation act;
   int64_t relu6_limit;
 } cks_add_job;
 
 // int32 fast path of the add: both shifts small enough that the sum fits int32, activation none
 // or ReLU, half-up or half-even rounding, shift in [1, 30] (the common DPU case).
-CK_CLONES static void cks_add32(const int16_t *a, int la, const int16_t *b, int lb, int16_t *y, int64_t n, int shift,
-                                int relu, int even, int32_t qmin, int32_t qmax) {
+CK_CLONES static void cks_add32(const int16_t *a, int la, const int16_t *b, int lb, int sign, int16_t *y, int64_t n,
+                                int shift, int relu, int even, int32_t qmin, int32_t qmax) {
   const int32_t half = shift > 0 ? 1 << (shift - 1) : 0, mask = (1 << shift) - 1;
   for (int64_t i = 0; i < n; i++) {
-    int32_t s = ((int32_t)a[i] << la) + ((int32_t)b[i] << lb);
+    int32_t s = ((int32_t)a[i] << la) + sign * ((int32_t)b[i] << lb);
     if (shift == 0) {
       if (relu) s = s > 0 ? s : 0;
       y[i] = (int16_t)(s < qmin ? qmin : (s > qmax ? qmax : s));
@@ -148,12 +148,12 @@ static void cks_add_task(void *ctx, int64_t b, int64_t e) {
   const cks_add_job *j = (const cks_add_job *)ctx;
   if (j->la <= 14 && j->lb <= 14 && j->shift >= 0 && j->shift <= 30 && (j->act == CK_ACT_NONE || j->act == CK_ACT_RELU) &&
       (j->rule == CK_ROUND_HALF_UP || j->rule == CK_ROUND_HALF_EVEN)) {
-    cks_add32(j->a + b, j->la, j->b + b, j->lb, j->y + b, e - b, j->shift, j->act == CK_ACT_RELU,
+    cks_add32(j->a + b, j->la, j->b + b, j->lb, j->sign, j->y + b, e - b, j->shift, j->act == CK_ACT_RELU,
               j->rule == CK_ROUND_HALF_EVEN, j->qmin, j->qmax);
     return;
   }
   for (int64_t i = b; i < e; i++) {
-    int64_t s = (int64_t)j->a[i] * ((int64_t)1 << j->la) + (int64_t)j->b[i] * ((int64_t)1 << j->lb);
+    int64_t s = (int64_t)j->a[i] * ((int64_t)1 << j->la) + j->sign * (int64_t)j->b[i] * ((int64_t)1 << j->lb);
     switch (j->act) {
     case CK_ACT_NONE: break;
     case CK_ACT_RELU: s = s > 0 ? s : 0; break;
@@ -164,9 +164,9 @@ static void cks_add_task(void *ctx, int64_t b, int64_t e) {
   }
 }
 
-void cks_add(const int16_t *a, int la, const int16_t *b, int lb, int16_t *y, int64_t n, int shift, ck_rounding rule,
-             int qmin, int qmax, ck_activation act, int64_t relu6_limit) {
-  cks_add_job j = {a, b, y, la, lb, shift, rule, qmin, qmax, act, relu6_limit};
+void cks_add(const int16_t *a, int la, const int16_t *b, int lb, int subtract, int16_t *y, int64_t n, int shift,
+             ck_rounding rule, int qmin, int qmax, ck_activation act, int64_t relu6_limit) {
+  cks_add_job j = {a, b, y, la, lb, subtract ? -1 : 1, shift, rule, qmin, qmax, act, relu6_limit};
   ck_parallel_for(n, CK_GRAIN, cks_add_task, &j);
 }
 

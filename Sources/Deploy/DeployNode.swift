@@ -2,10 +2,16 @@ import TensorCore
 
 /// Operations of the deploy graph (the simulator switches over all of them exhaustively).
 public enum DeployOp: String, Codable, CaseIterable, Sendable {
-  case input, conv2d, linear, add, concat
+  case input, conv2d, linear, add, sub, mul, concat
   case maxPool = "max_pool", avgPool = "avg_pool", globalAvgPool = "global_avg_pool"
-  case relu, relu6, leakyRelu = "leaky_relu"
-  case upsample, flatten, reshape, slice, pad
+  case relu, relu6, leakyRelu = "leaky_relu", hardSigmoid = "hard_sigmoid", hardSwish = "hard_swish"
+  /// A function of the input code from a table in the payload ([1 or C, 2^bits]): activations
+  /// without a DPU instruction (sigmoid, tanh, SiLU, PReLU, clip, ...), run by the CPU on a DPU.
+  case lookup
+  case upsample, flatten, reshape, transpose, slice, pad
+
+  /// Ops the DPU runs (the rest, table lookups, run on the CPU).
+  public var runsOnDPU: Bool { self != .lookup }
 }
 
 /// One node: op, input and output tensor names, attributes, and for conv / linear the payload
@@ -40,6 +46,15 @@ public struct DeployNode: Codable, Equatable, Sendable {
   public var slice: [DeploySlice]?
   public var padBefore: [Int]?
   public var padAfter: [Int]?
+  /// The padding value's code (on the input's grid); nil is 0.
+  public var padValue: Int?
+  public var perm: [Int]?
+  // add / sub / mul: the DPU's shifts (add: max − min input position, and min input − output;
+  // mul: sum of input positions − output)
+  public var shiftRead: Int?
+  public var shiftWrite: Int?
+  /// lookup: the payload dataset of the table.
+  public var table: String?
 
   public init(name: String, op: DeployOp, inputs: [String], output: String) {
     self.name = name
@@ -53,7 +68,8 @@ public struct DeployNode: Codable, Equatable, Sendable {
     case weightFractionalBits = "weight_fractional_bits", weightBits = "weight_bits"
     case biasFractionalBits = "bias_fractional_bits", biasBits = "bias_bits"
     case shiftCut = "shift_cut", shiftBias = "shift_bias", poolMultiplier = "pool_multiplier", poolShift = "pool_shift"
-    case padBefore = "pad_before", padAfter = "pad_after"
+    case padBefore = "pad_before", padAfter = "pad_after", padValue = "pad_value", perm, table
+    case shiftRead = "shift_read", shiftWrite = "shift_write"
   }
 
   func validate(_ g: DeployGraph) throws {
@@ -65,7 +81,16 @@ public struct DeployNode: Codable, Equatable, Sendable {
       try need(weight != nil && weightFractionalBits != nil && weightBits != nil, "needs a weight, its bits and position")
       try need(bias == nil || (biasFractionalBits != nil && biasBits != nil), "needs the bias bits and position")
       if op == .conv2d { try need(conv != nil && kernel?.count == 2, "needs conv geometry and kernel size") }
-    case .add: try need(inputs.count == 2, "needs two inputs")
+    case .add, .sub, .mul:
+      try need(inputs.count == 2, "needs two inputs")
+      if let a = g.tensors[inputs[0]]?.shape, let b = g.tensors[inputs[1]]?.shape, let y = g.tensors[output]?.shape {
+        let rank = max(a.count, b.count)
+        let pa = [Int](repeating: 1, count: rank - a.count) + a, pb = [Int](repeating: 1, count: rank - b.count) + b
+        try need(zip(pa, pb).allSatisfy { $0 == $1 || $0 == 1 || $1 == 1 } && zip(pa, pb).map { max($0, $1) } == y,
+                 "inputs \(a) and \(b) do not broadcast to the output \(y)")
+      }
+    case .lookup: try need(inputs.count == 1 && table != nil, "needs one input and a table")
+    case .transpose: try need(inputs.count == 1 && perm.map { $0.sorted() == Array(0..<$0.count) } == true, "needs one input and a permutation")
     case .concat: try need(!inputs.isEmpty && axis != nil, "needs inputs and an axis")
     case .maxPool: try need(inputs.count == 1 && pool != nil, "needs one input and pool geometry")
     case .avgPool: try need(inputs.count == 1 && pool != nil && poolMultiplier != nil && poolShift != nil, "needs pool geometry and scaling")
@@ -74,7 +99,7 @@ public struct DeployNode: Codable, Equatable, Sendable {
     case .reshape: try need(inputs.count == 1 && shape != nil, "needs a shape")
     case .slice: try need(inputs.count == 1 && slice != nil, "needs slice ranges")
     case .pad: try need(inputs.count == 1 && padBefore != nil && padAfter?.count == padBefore?.count, "needs pad amounts")
-    case .relu, .relu6, .leakyRelu, .flatten: try need(inputs.count == 1, "needs one input")
+    case .relu, .relu6, .leakyRelu, .hardSigmoid, .hardSwish, .flatten: try need(inputs.count == 1, "needs one input")
     }
     do {
       try conv?.validate()

@@ -24,6 +24,13 @@ public enum Exporter {
     }
     var (graph, payload) = try lower(qm)
     graph.adjustments = adjustments
+    if qm.config.simulateDPU && enforceShifts {
+      // the DPU target: every rule the configuration enables holds at every node, or nothing is written
+      let broken = try DPURules.violations(graph, DPURules.Options(qm.config))
+      guard broken.isEmpty else {
+        throw DeployError("the graph breaks DPU rules that could not all be met (conflicting constraints): \(broken.joined(separator: "; "))")
+      }
+    }
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     try payload.write(to: directory + "/" + DeployGraph.payloadFile)
     try graph.write(directory: directory)
@@ -38,18 +45,34 @@ public enum Exporter {
   }
 }
 
+extension DPURules.Options {
+  /// The rules a quantization configuration enables.
+  public init(_ config: QuantizationConfig) {
+    self.init()
+    alignConcat = config.alignConcat == .all
+    alignPool = config.alignPool
+    shiftCut = config.adjustShiftCut == .adjust
+    shiftBias = config.adjustShiftBias == .adjust
+  }
+}
+
 extension Exporter {
   /// The nodes of a prepared model the deploy format cannot express (checked before calibration:
   /// `qat inspect` and `qat quantize` name them up front), with the reason.
   public static func unsupportedNodes(_ qm: QuantizedModel) -> [(node: String, reason: String)] {
     let model = qm.model
+    let shapes = model.outputShapes().mapValues { Array($0.dims.dropFirst()) }
     return model.nodes.indices.compactMap { i in
       let node = model.nodes[i]
-      if model.inputNodes.contains(i) || qm.activationQuantizer(atNode: i) != nil { return nil }
+      if model.inputNodes.contains(i) || qm.activationQuantizer(atNode: i) != nil || qm.floatNodes.contains(node.name) { return nil }
       if let w = node.layer as? any WeightQuantized {
-        return w.core is any LowerableWeightBearing ? nil : (node.name, "\(w.core.kind) has no deploy op")
+        guard let core = w.core as? any LowerableWeightBearing else { return (node.name, "\(w.core.kind) has no deploy op") }
+        return core.exportProblem(inputShape: shapes[node.inputs[0]] ?? []).map { (node.name, $0) }
       }
-      return node.layer is any Lowerable ? nil : (node.name, "\(node.layer.kind) has no integer implementation in the deploy format")
+      guard let lowerable = node.layer as? any Lowerable else {
+        return (node.name, "\(node.layer.kind) has no integer implementation in the deploy format")
+      }
+      return lowerable.exportProblem(inputShapes: node.inputs.map { shapes[$0] ?? [] }).map { (node.name, $0) }
     }
   }
 }

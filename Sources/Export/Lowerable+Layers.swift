@@ -16,6 +16,10 @@ extension Conv2D: LowerableWeightBearing {
 
 extension Linear: LowerableWeightBearing {
   public func lowerAttributes(_ context: LoweringContext) -> DeployNode { context.node(.linear) }
+  public func exportProblem(inputShape: [Int]) -> String? {
+    inputShape.count <= 1 ? nil
+      : "fully connected over the last axis of a per-sample \(inputShape) tensor; the deploy format's linear takes a vector of features"
+  }
 }
 
 extension Add: Lowerable {
@@ -24,7 +28,10 @@ extension Add: Lowerable {
     guard context.inputs.count == 2 else {
       throw context.unsupported("Add of \(context.inputs.count) inputs; the deploy format adds two (split it into a chain of two-input adds)")
     }
-    return context.node(.add)
+    return try ElementwiseShifts.node(.add, &context)
+  }
+  public func exportProblem(inputShapes: [[Int]]) -> String? {
+    inputShapes.count == 2 ? nil : "Add of \(inputShapes.count) inputs; the deploy format adds two (split it into a chain of two-input adds)"
   }
 }
 
@@ -43,19 +50,6 @@ extension ReLU6: Lowerable {
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
     var d = context.node(.relu6)
     d.activation = .relu6
-    return d
-  }
-}
-
-/// LeakyReLU at the DPU's slope (simulate_dpu sets it) on a quantized tensor.
-extension LeakyReLU: Lowerable {
-  public var loweredOutput: LoweredOutput { .quantized(fusingActivation: false) }
-  public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
-    guard fusedActivation == .leakyRelu else {
-      throw context.unsupported("LeakyReLU with slope \(negativeSlope) has no integer implementation in the deploy format (the DPU's is 26/256: enable simulate_dpu)")
-    }
-    var d = context.node(.leakyRelu)
-    d.activation = .leakyRelu
     return d
   }
 }
@@ -87,12 +81,18 @@ extension Slice: Lowerable {
   }
 }
 
+/// Zero padding keeps the input's grid; another value has its own output quantizer: the input is
+/// requantized onto it and padded with the value's code there (what the fake-quant model rounds).
 extension Pad: Lowerable {
+  public var loweredOutput: LoweredOutput { preservesGrid ? .inputGrid : .quantized(fusingActivation: false) }
+
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
-    guard value == 0, before.first == 0, after.first == 0 else {
-      throw context.unsupported("only zero padding of non-batch axes is supported")
-    }
+    guard before.first == 0, after.first == 0 else { throw context.unsupported("padding the batch axis is not supported") }
     var d = context.node(.pad)
+    if !preservesGrid {
+      let (f, rounding) = try context.outputFormat()
+      d.padValue = Int(IntegerKernels.quantize(Tensor([value], shape: [1]), format: f, rounding: rounding).codes[0])
+    }
     (d.padBefore, d.padAfter) = (Array(before.dropFirst()), Array(after.dropFirst()))
     return d
   }
@@ -115,10 +115,14 @@ extension Reshape: Lowerable {
 
 extension Upsample: Lowerable {
   public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
-    guard let scale else { throw context.unsupported("upsampling H by \(scaleH) and W by \(scaleW): the deploy format scales both alike") }
+    if let problem = exportProblem(inputShapes: context.inputShapes) { throw context.unsupported(problem) }
+    guard let scale else { throw context.unsupported("upsampling without a scale") }
     var d = context.node(.upsample)
     d.scale = scale
     return d
+  }
+  public func exportProblem(inputShapes: [[Int]]) -> String? {
+    scale == nil ? "upsampling H by \(scaleH) and W by \(scaleW): the deploy format scales both alike" : nil
   }
 }
 

@@ -12,6 +12,7 @@ extension QuantizedLayer: Lowerable {
     guard let lowerable = core as? any LowerableWeightBearing else {
       throw context.unsupported("\(core.kind) has no op in the deploy format")
     }
+    if let problem = lowerable.exportProblem(inputShape: context.inputShapes[0]) { throw context.unsupported(problem) }
     var d = lowerable.lowerAttributes(context)
     d.activation = activation
     guard let fw = weightQuantizer.fixedPointFormat else { throw context.unsupported("its weight has no fix position") }
@@ -41,5 +42,55 @@ extension DPUAvgPool: Lowerable {
     d.poolMultiplier = multiplier
     d.poolShift = shift
     return d
+  }
+}
+
+/// Average pooling in its float form (simulate_dpu 0): exact in the integer format when every
+/// window divides by the same power of two (the sum shifted); other areas need the DPU's factor.
+extension AvgPool2D: Lowerable {
+  public var loweredOutput: LoweredOutput { .quantized(fusingActivation: false) }
+
+  public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
+    if let problem = exportProblem(inputShapes: context.inputShapes) { throw context.unsupported(problem) }
+    var d = context.node(.avgPool)
+    d.pool = geometry
+    (d.poolMultiplier, d.poolShift) = (1, (geometry.kernelH * geometry.kernelW).trailingZeroBitCount)
+    return d
+  }
+
+  public func exportProblem(inputShapes: [[Int]]) -> String? {
+    let area = geometry.kernelH * geometry.kernelW
+    if area & (area - 1) != 0 { return AveragingProblem.area(area) }
+    if !countIncludePad && (geometry.padH > 0 || geometry.padW > 0) { return "average pooling that excludes padding divides border windows by fewer cells; the integer format needs one divisor" }
+    if geometry.ceilMode, let s = inputShapes.first, s.count == 3 {
+      var floor = geometry
+      floor.ceilMode = false
+      if floor.outputSize(s[1], s[2]) != geometry.outputSize(s[1], s[2]) { return "ceil_mode adds partial windows with fewer cells; the integer format needs one divisor" }
+    }
+    return nil
+  }
+}
+
+extension GlobalAvgPool: Lowerable {
+  public var loweredOutput: LoweredOutput { .quantized(fusingActivation: false) }
+
+  public func lower(_ context: inout LoweringContext) throws -> DeployNode? {
+    if let problem = exportProblem(inputShapes: context.inputShapes) { throw context.unsupported(problem) }
+    let s = context.inputShapes[0]
+    var d = context.node(.globalAvgPool)
+    (d.poolMultiplier, d.poolShift) = (1, (s[1] * s[2]).trailingZeroBitCount)
+    return d
+  }
+
+  public func exportProblem(inputShapes: [[Int]]) -> String? {
+    guard let s = inputShapes.first, s.count == 3 else { return "global average pooling of a non-[C, H, W] input" }
+    let area = s[1] * s[2]
+    return area & (area - 1) == 0 ? nil : AveragingProblem.area(area)
+  }
+}
+
+enum AveragingProblem {
+  static func area(_ n: Int) -> String {
+    "an average over \(n) cells (not a power of two) has no exact integer form without the DPU's multiplier (simulate_dpu 1)"
   }
 }

@@ -17,6 +17,8 @@ struct Lowering {
   var shapes: [Int: [Int]] = [:]
   /// Activation nodes already lowered as part of the node before them.
   var fused: Set<Int> = []
+  /// Quantized tensors read by float nodes (outside the quantized region): deploy outputs.
+  var cutTensors: [String] = []
 
   init(_ qm: QuantizedModel) { self.qm = qm }
 
@@ -26,10 +28,14 @@ struct Lowering {
     try checkFormats()
     try inferShapes()
     for i in model.nodes.indices { try lower(i) }
-    graph.outputs = try model.outputNodes.map { o in
+    var outputs: [String] = []
+    for o in model.outputNodes where !qm.floatNodes.contains(model.nodes[o].name) {
       guard let t = tensorOf[o] else { throw DeployError("model output \(model.nodes[o].name) is not quantized; export needs quantized outputs") }
-      return t
+      outputs.append(t)
     }
+    for t in cutTensors where !outputs.contains(t) { outputs.append(t) }
+    guard !outputs.isEmpty else { throw DeployError("nothing to deploy: no quantized model output and no quantized tensor before a float node") }
+    graph.outputs = outputs
     try graph.validate()
     return (graph, payload)
   }
@@ -44,20 +50,18 @@ struct Lowering {
   }
 
   mutating func inferShapes() throws {
-    guard let input = model.inputShape() else { throw DeployError("model has no input node") }
-    let previous = model.phase
-    model.setPhase(.inference)
-    defer { model.setPhase(previous) }
-    var s: [Int: [Int]] = [:]
-    _ = model.withoutGradients {
-      model.forward([Tensor.zeros(Shape([1] + input.dims))]) { i, t in s[i] = Array(t.shape.dims.dropFirst()) }
-    }
-    shapes = s
+    guard model.inputShape() != nil else { throw DeployError("model has no input node") }
+    shapes = model.outputShapes().mapValues { Array($0.dims.dropFirst()) }
   }
 
   mutating func lower(_ i: Int) throws {
     if fused.contains(i) { return }
     let node = model.nodes[i]
+    if qm.floatNodes.contains(node.name) {
+      // the deployed graph ends here: the CPU runs this node from the quantized tensors it reads
+      for j in node.inputs { if let t = tensorOf[j], !cutTensors.contains(t) { cutTensors.append(t) } }
+      return
+    }
     if model.inputNodes.contains(i) {
       let (fi, q, _) = try outputQuantizer(of: i, fusingActivation: false)
       define(fi, q)
@@ -75,8 +79,10 @@ struct Lowering {
     let inputs = try node.inputs.indices.map { try inputTensor(i, $0) }
     var quantized: (index: Int, quantizer: FixNeuron, activation: FusedActivation)?
     if case .quantized(let fusing) = layer.loweredOutput { quantized = try outputQuantizer(of: i, fusingActivation: fusing) }
-    var context = LoweringContext(name: node.name, inputs: inputs, output: quantized?.quantizer.label ?? node.name,
-                                  inputShapes: node.inputs.map { shapes[$0] ?? [] }, payload: payload)
+    let outputFormat = quantized.map { ($0.quantizer.fixedPointFormat!, $0.quantizer.spec.rounding) }
+    var context = LoweringContext(name: node.name, inputs: inputs, outputTensor: quantized?.quantizer.label ?? node.name,
+                                  inputShapes: node.inputs.map { shapes[$0] ?? [] },
+                                  inputFormats: inputs.map { graph.tensors[$0]!.format }, output: outputFormat, payload: payload)
     let lowered = try layer.lower(&context)
     payload = context.payload
     switch (quantized, lowered) {

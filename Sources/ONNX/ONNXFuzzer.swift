@@ -111,7 +111,7 @@ public struct ONNXFuzzer {
         t.dataLocation = .external
       }
       m.graph.initializer[i] = t
-    case 1, 2, 3 where !m.graph.node.isEmpty:
+    case 1...3 where !m.graph.node.isEmpty:
       let i = rng.nextInt(below: m.graph.node.count)
       var n = m.graph.node[i]
       switch rng.nextInt(below: 6) {

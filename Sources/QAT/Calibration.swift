@@ -30,7 +30,7 @@ public enum Calibration {
       try qm.model.withoutGradients {
         try forEachBatch { x in
           try qm.model.validate(input: x)
-          _ = qm.model(x)
+          _ = qm.model.forward([x])  // every output (models may have several)
           if pass == 0 { report.batches += 1; report.images += x.shape[0] }
         }
       }
@@ -67,17 +67,39 @@ public enum Calibration {
     try q.freeze()
   }
 
-  /// Concat inputs take the coarsest position of their group; aligned pool outputs their input's.
+  /// Quantizers that must share a position (a concat's inputs and output, a pool's or a
+  /// padding's input and output) take the coarsest position among them. Groups that share a
+  /// member are one constraint, so no rule undoes another (vai_q's align_concat / align_pool /
+  /// align_pad, iterated to a fixed point).
   public static func applyAlignment(_ qm: QuantizedModel) {
-    for group in qm.alignmentGroups {
+    var parent: [ObjectIdentifier: ObjectIdentifier] = [:]
+    var members: [ObjectIdentifier: FixNeuron] = [:]
+    func find(_ q: ObjectIdentifier) -> ObjectIdentifier {
+      var r = q
+      while let p = parent[r], p != r { r = p }
+      return r
+    }
+    func join(_ a: FixNeuron, _ b: FixNeuron) {
+      let (ia, ib) = (ObjectIdentifier(a), ObjectIdentifier(b))
+      members[ia] = a
+      members[ib] = b
+      if parent[ia] == nil { parent[ia] = ia }
+      if parent[ib] == nil { parent[ib] = ib }
+      let (ra, rb) = (find(ia), find(ib))
+      if ra != rb { parent[max(ra, rb)] = min(ra, rb) }
+    }
+    for group in qm.alignmentGroups { for q in group.dropFirst() { join(group[0], q) } }
+    for (out, input) in qm.positionTies { join(out, input) }
+    let components = Dictionary(grouping: members.keys, by: find)
+    for ids in components.values {
+      let group = ids.map { members[$0]! }
       let formats = group.compactMap(\.fixedPointFormat)
       guard formats.count == group.count, let coarsest = formats.map(\.fractionalBits).min() else { continue }
-      for q in group { var f = q.fixedPointFormat!; f.fractionalBits = coarsest; q.setFormat(.fixedPoint(f)) }
-    }
-    for (out, input) in qm.poolTies {
-      guard var f = out.fixedPointFormat, let fi = input.fixedPointFormat else { continue }
-      f.fractionalBits = fi.fractionalBits
-      out.setFormat(.fixedPoint(f))
+      for q in group where q.fixedPointFormat!.fractionalBits != coarsest {
+        var f = q.fixedPointFormat!
+        f.fractionalBits = coarsest
+        q.setFormat(.fixedPoint(f))
+      }
     }
   }
 }

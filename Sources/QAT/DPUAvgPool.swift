@@ -11,24 +11,24 @@ public final class DPUAvgPool: AveragePooling {
   public let multiplier: Int
   public let shift: Int
 
-  public init(geometry: Pool2DGeometry?, area: Int) {
+  /// A window (or, for global pooling, the input's H × W) of kernelH × kernelW cells.
+  public init(geometry: Pool2DGeometry?, kernel: (h: Int, w: Int)) {
     self.geometry = geometry
-    (multiplier, shift) = Self.scaling(area: area, kernel: geometry.map { ($0.kernelH, $0.kernelW) })
+    (multiplier, shift) = Self.scaling(kernel: kernel)
   }
 
-  /// (k, n) with k / 2^n standing for 1 / area.
-  public static func scaling(area: Int, kernel: (Int, Int)?) -> (Int, Int) {
+  /// (k, n) with k / 2^n standing for 1 / area of a kh × kw window.
+  public static func scaling(kernel: (Int, Int)) -> (Int, Int) {
+    let area = kernel.0 * kernel.1
     precondition(area > 0, "DPUAvgPool: empty window")
     if area & (area - 1) == 0 { return (1, area.trailingZeroBitCount) }
-    if let (h, w) = kernel {
-      switch (h, w) {
-      case (3, 3): return (7, 6)
-      case (5, 5): return (10, 8)
-      case (6, 6), (3, 6), (6, 3): return (7, 8)
-      case (7, 7): return (21, 10)
-      case (14, 14): return (21, 12)
-      default: break
-      }
+    switch kernel {
+    case (3, 3): return (7, 6)
+    case (5, 5): return (10, 8)
+    case (6, 6), (3, 6), (6, 3): return (7, 8)
+    case (7, 7): return (21, 10)
+    case (14, 14): return (21, 12)
+    default: break
     }
     let limit = ceilLog2(area * 128)
     var best = (1, 0), bestError = Double.infinity

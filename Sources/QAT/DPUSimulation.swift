@@ -21,7 +21,7 @@ extension LeakyReLU: DPUSimulated {
 extension AvgPool2D: DPUSimulated {
   public func dpuForm(input: () -> Shape?, quantized: Bool) -> (any Layer)? {
     guard quantized, countIncludePad || (geometry.padH == 0 && geometry.padW == 0) else { return nil }
-    return DPUAvgPool(geometry: geometry, area: geometry.kernelH * geometry.kernelW)
+    return DPUAvgPool(geometry: geometry, kernel: geometry.kernel)
   }
 }
 
@@ -29,6 +29,6 @@ extension AvgPool2D: DPUSimulated {
 extension GlobalAvgPool: DPUSimulated {
   public func dpuForm(input: () -> Shape?, quantized: Bool) -> (any Layer)? {
     guard quantized, let shape = input(), shape.rank == 4 else { return nil }
-    return DPUAvgPool(geometry: nil, area: shape[2] * shape[3])
+    return DPUAvgPool(geometry: nil, kernel: (shape[2], shape[3]))  // the DPU's factors for an H × W window
   }
 }

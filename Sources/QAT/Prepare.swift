@@ -19,6 +19,7 @@ public enum Prepare {
     let qm = QuantizedModel(model: model, config: config)
     defer { if let f = config.fixedFractionalBits { for q in qm.quantizers { q.spec.fixedFractionalBits = f } } }
     let region = Set(quantizedRegion(model, config).map { model.nodes[$0].name })
+    qm.floatNodes = Set(model.nodes.map(\.name)).subtracting(region)
     let firstName = model.nodes.first { $0.layer is any WeightBearing }?.name
     let lastName = model.nodes.last { $0.layer is any WeightBearing }?.name
     if config.simulateDPU { useDPUForms(model, region) }
@@ -201,21 +202,13 @@ extension Prepare {
     for i in model.nodes.indices {
       guard let layer = model.nodes[i].layer as? any DPUSimulated, let input = model.nodes[i].inputs.first else { continue }
       let inputShape = { () -> Shape? in
-        if shapes == nil { shapes = outputShapes(model) }
+        if shapes == nil { shapes = model.outputShapes() }
         return shapes?[input]
       }
       if let replacement = layer.dpuForm(input: inputShape, quantized: region.contains(model.nodes[i].name)) {
         model.replaceLayer(at: i, with: replacement)
       }
     }
-  }
-
-  /// Every node's output shape for a batch of one (a pass on zeros), empty without an input shape.
-  static func outputShapes(_ model: Model) -> [Int: Shape] {
-    guard let input = model.inputShape() else { return [:] }
-    var shapes: [Int: Shape] = [:]
-    _ = model.withoutGradients { model.forward([Tensor.zeros(Shape([1] + input.dims))]) { j, t in shapes[j] = t.shape } }
-    return shapes
   }
 
   /// Gives each quantized layer its input and output quantizers.
@@ -237,6 +230,14 @@ extension Prepare {
       guard qm.model.nodes[j].inputs.count == 1, gridPreserving(qm.model.nodes[j].layer) else { return nil }
       j = qm.model.nodes[j].inputs[0]
     }
+  }
+
+  /// The quantizer of node i's output: the FixNeuron reading it, or reading its fused activation.
+  static func outputQuantizer(_ qm: QuantizedModel, _ i: Int) -> FixNeuron? {
+    guard let c = soleConsumer(qm.model, i) else { return nil }
+    if let q = qm.activationQuantizer(atNode: c) { return q }
+    guard isFusedActivation(qm.model, c), let n = soleConsumer(qm.model, c) else { return nil }
+    return qm.activationQuantizer(atNode: n)
   }
 
   /// Whether every reader of node i's output is a residual sum (the branch before the sum).
@@ -265,19 +266,28 @@ extension Prepare {
     return false
   }
 
-  /// Concat inputs and pooling outputs that must share positions.
+  /// Concat inputs and outputs, and pooling outputs, that must share positions.
   static func alignments(_ qm: QuantizedModel) {
     let m = qm.model
     let outputs = Set(m.outputNodes)
     for (i, node) in m.nodes.enumerated() {
       if node.layer is any Concatenation,
          qm.config.alignConcat == .all || (qm.config.alignConcat == .outputsOnly && outputs.contains(tail(m, i) + 1)) {
-        let inputs = node.inputs.compactMap { quantizerFeeding(qm, $0) }
-        if inputs.count > 1 { qm.alignmentGroups.append(inputs) }
+        // the inputs and the output share one position: the DPU concatenates without rescaling
+        var group: [FixNeuron] = []
+        for q in node.inputs.compactMap({ quantizerFeeding(qm, $0) }) + [outputQuantizer(qm, i)].compactMap({ $0 })
+        where !group.contains(where: { $0 === q }) { group.append(q) }
+        if group.count > 1 { qm.alignmentGroups.append(group) }
       }
       if qm.config.alignPool, node.layer is any AveragePooling, let input = quantizerFeeding(qm, node.inputs[0]),
          let out = soleConsumer(m, i).flatMap(qm.activationQuantizer(atNode:)), input.spec.bits == out.spec.bits {
-        qm.poolTies.append((out, input))
+        qm.positionTies.append((out, input))
+      }
+      // a layer of a grid-preserving kind that has its own quantizer here (padding with a non-zero
+      // value) keeps its input's position too (vai_q align_pad)
+      if let g = node.layer as? any GridPreserving, !g.preservesGrid, node.inputs.count == 1,
+         let input = quantizerFeeding(qm, node.inputs[0]), let out = outputQuantizer(qm, i), input.spec.bits == out.spec.bits {
+        qm.positionTies.append((out, input))
       }
     }
   }

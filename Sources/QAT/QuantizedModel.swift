@@ -9,12 +9,15 @@ import TensorCore
 public final class QuantizedModel {
   public let model: Model
   public let config: QuantizationConfig
-  /// Quantizers that share one fix position (concat inputs), applied after calibration.
+  /// Quantizers that share one fix position (the inputs and output of a concat), applied after calibration.
   public internal(set) var alignmentGroups: [[FixNeuron]] = []
-  /// Pool outputs that take their input's position.
-  public internal(set) var poolTies: [(output: FixNeuron, input: FixNeuron)] = []
+  /// Outputs that take their input's position (average pools under align_pool, non-zero padding).
+  public internal(set) var positionTies: [(output: FixNeuron, input: FixNeuron)] = []
   /// Position changes made for the DPU's shift ranges (kept in the quantization JSON).
   public internal(set) var adjustments: [ShiftConstraints.Adjustment] = []
+  /// Nodes left in float (outside input_nodes / output_nodes, or in ignore_nodes): the deployed
+  /// graph ends where they begin.
+  public internal(set) var floatNodes: Set<String> = []
   /// The activation quantizer nodes `Prepare` inserted, by the identity of their layer.
   private var quantizerNodes: [ObjectIdentifier: FixNeuron] = [:]
 

@@ -21,8 +21,21 @@ extension Simulator {
     case .linear:
       return IntegerKernels.linear(args[0], weight: weights[node.name]!, packed: packed[node.name], bias: biases[node.name],
                                    activation: activation, output: format, rounding: rule)
-    case .add:
-      return IntegerKernels.add(args[0], args[1], activation: activation, output: format, rounding: rule)
+    case .add, .sub:
+      return IntegerKernels.add(args[0], args[1], subtract: node.op == .sub, activation: activation, output: format, rounding: rule)
+    case .mul:
+      return IntegerKernels.multiply(args[0], args[1], output: format, rounding: rule)
+    case .hardSigmoid:
+      return IntegerKernels.hardSigmoid(args[0], output: format, rounding: rule)
+    case .hardSwish:
+      return IntegerKernels.hardSwish(args[0], output: format, rounding: rule)
+    case .lookup:
+      return IntegerKernels.lookup(args[0], table: tables[node.name]!)
+    case .transpose:
+      let x = args[0], perm = [0] + node.perm!.map { $0 + 1 }
+      guard perm.count == x.shape.rank else { throw DeployError("node \(node.name): permutation \(node.perm!) for a \(x.shape) tensor") }
+      let s = x.shape.strides
+      return IntegerShapes.gather(x, shape: perm.map { x.shape[$0] }, offset: 0, strides: perm.map { s[$0] })
     case .concat:
       let parts = args.map { IntegerKernels.rescale($0, to: format, rounding: rule) }
       return try IntegerShapes.concat(parts, axis: node.axis! + (node.axis! >= 0 ? 1 : 0))
@@ -51,7 +64,8 @@ extension Simulator {
     case .slice:
       return IntegerShapes.slice(args[0], node.slice!)
     case .pad:
-      return IntegerShapes.pad(args[0], before: node.padBefore!, after: node.padAfter!)
+      let x = args[0].format == format ? args[0] : IntegerKernels.rescale(args[0], to: format, rounding: rule)
+      return IntegerShapes.pad(x, before: node.padBefore!, after: node.padAfter!, value: Int16(node.padValue ?? 0))
     }
   }
 }
@@ -83,11 +97,12 @@ enum IntegerShapes {
     return gather(x, shape: shape, offset: offset, strides: strides)
   }
 
-  /// Zero padding before and after every non-batch axis (rows copied in parallel).
-  static func pad(_ x: IntTensor, before: [Int], after: [Int]) -> IntTensor {
+  /// Constant padding before and after every non-batch axis (rows copied in parallel).
+  static func pad(_ x: IntTensor, before: [Int], after: [Int], value: Int16 = 0) -> IntTensor {
     let dims = x.shape.dims
     let outDims = [dims[0]] + dims.dropFirst().enumerated().map { $0.element + before[$0.offset] + after[$0.offset] }
     var out = IntTensor(zeros: Shape(outDims), format: x.format)
+    if value != 0 { out.codes = [Int16](repeating: value, count: out.codes.count) }
     guard x.codes.count > 0 else { return out }
     let os = out.shape.strides, rank = dims.count
     let shift = (1..<rank).reduce(0) { $0 + before[$1 - 1] * os[$1] }

@@ -10,6 +10,8 @@ public final class Simulator: @unchecked Sendable {
   let weights: [String: IntTensor]
   let biases: [String: IntTensor]
   let packed: [String: IntegerKernels.PackedWeights]
+  /// lookup nodes: their tables, in the output tensor's format.
+  let tables: [String: IntTensor]
 
   public convenience init(directory: String) throws {
     let graph = try DeployGraph.read(directory: directory)
@@ -28,6 +30,10 @@ public final class Simulator: @unchecked Sendable {
       var shape = Shape(e.shape)
       if node.op == .linear {
         guard e.shape.count == 2 else { throw DeployError("node \(node.name): linear weight must be [out, in], got \(e.shape)") }
+        let x = graph.tensors[node.inputs[0]]?.shape ?? [], y = graph.tensors[node.output]?.shape ?? []
+        guard x.reduce(1, *) == e.shape[1], y == [e.shape[0]] else {
+          throw DeployError("node \(node.name): linear weight \(e.shape) does not map input \(x) to output \(y) (it takes the flattened features)")
+        }
         shape = [e.shape[0], e.shape[1], 1, 1]
       }
       guard shape.rank == 4, shape.count == e.values.count else {
@@ -54,6 +60,30 @@ public final class Simulator: @unchecked Sendable {
     weights = w
     biases = b
     packed = p
+    tables = try Self.tables(graph, payload)
+  }
+
+  /// Each lookup node's table: [1 or C, 2^bits of the input] output codes within the output's range.
+  static func tables(_ graph: DeployGraph, _ payload: DeployPayload) throws -> [String: IntTensor] {
+    var tables: [String: IntTensor] = [:]
+    for node in graph.nodes where node.op == .lookup {
+      guard let name = node.table, let e = payload[name] else {
+        throw DeployError("node \(node.name): table \(node.table ?? "?") missing from the payload")
+      }
+      guard let x = graph.tensors[node.inputs[0]], let y = graph.tensors[node.output] else {
+        throw DeployError("node \(node.name): input or output tensor has no format")
+      }
+      let entries = x.format.qmax - x.format.qmin + 1
+      let channels = x.shape.first ?? 1
+      guard e.shape.count == 2, e.shape[1] == entries, e.shape[0] == 1 || e.shape[0] == channels, e.values.count == e.shape[0] * entries else {
+        throw DeployError("node \(node.name): table \(name) is \(e.shape), expected [1 or \(channels), \(entries)] (one entry per input code)")
+      }
+      if let bad = e.values.first(where: { Int($0) < y.format.qmin || Int($0) > y.format.qmax }) {
+        throw DeployError("node \(node.name): table \(name) holds code \(bad), outside the output's [\(y.format.qmin), \(y.format.qmax)]")
+      }
+      tables[node.name] = IntTensor(shape: Shape(e.shape), codes: e.values.map { Int16($0) }, format: y.format)
+    }
+    return tables
   }
 
   /// Runs float inputs (one per graph input, batch first) and returns the codes of every tensor

@@ -140,20 +140,44 @@ func calibratedNet(_ config: QuantizationConfig, seed: UInt64 = 1, leaky: Bool =
     }
   }
 
+  /// An op the deploy format cannot express is named before calibration and at export.
   @Test func unsupportedOpsAreNamedAtExport() throws {
     var b = ModelBuilder(seed: 1)
     var x = b.input(shape: [2, 4, 4])
     x = b.conv2d("conv", x, 2, 2, kernel: 1)
-    x = b.add("squash", Sigmoid(), x)
+    x = b.add("flat", Flatten(), x)
+    x = b.add("probabilities", Softmax(axis: 1), x)
+    x = b.linear("fc", x, 32, 3)
     let m = b.build(output: x)
     let qm = try Prepare.quantize(m, config: QuantizationConfig())
+    #expect(Exporter.unsupportedNodes(qm).map(\.node) == ["probabilities"])
     try Calibration.calibrate(qm) { body in try body(randomTensor([2, 2, 4, 4], seed: 3)) }
     do {
       try Exporter.export(qm, to: TestData.temporaryDirectory())
-      Issue.record("export of a sigmoid succeeded")
+      Issue.record("export of a softmax succeeded")
     } catch let e as DeployError {
-      #expect(e.description.contains("squash") && e.description.contains("Sigmoid"))
+      #expect(e.description.contains("probabilities") && e.description.contains("Softmax"))
     }
+  }
+
+  /// A sigmoid on a quantized tensor exports as a table of its output codes, bit-exact.
+  @Test func pointwiseFunctionsExportAsTables() throws {
+    var b = ModelBuilder(seed: 1)
+    var x = b.input(shape: [2, 4, 4])
+    x = b.conv2d("conv", x, 2, 3, kernel: 1)
+    x = b.add("squash", Sigmoid(), x)
+    x = b.add("slope", PReLU(slope: Tensor([0.1, 0.2, 0.3], shape: [3, 1, 1])), x)
+    let qm = try Prepare.quantize(b.build(output: x), config: QuantizationConfig())
+    let batch = randomTensor([2, 2, 4, 4], seed: 3, low: -3, high: 3)
+    try Calibration.calibrate(qm) { body in try body(batch) }
+    let dir = TestData.temporaryDirectory()
+    try Exporter.export(qm, to: dir)
+    let sim = try Simulator(directory: dir)
+    #expect(sim.graph.nodes.map(\.op) == [.input, .conv2d, .lookup, .lookup])
+    let payload = try DeployPayload.read(from: dir + "/" + DeployGraph.payloadFile)
+    #expect(payload["squash.table"]?.shape == [1, 256] && payload["slope.table"]?.shape == [3, 256])  // one table; one per channel
+    let report = try BitExactCheck.compare(qm, sim, batch: batch)
+    #expect(report.tensorsCompared == 4 && report.mismatchedTensors.isEmpty)
   }
 
   @Test func perChannelAffineWeightsAreRejectedByTheDPUExport() throws {

@@ -66,9 +66,9 @@ import Training
     }
   }
 
-  /// A pad with a non-zero value does not keep its input's grid: it gets its own quantizer, and
-  /// the DPU export names it.
-  @Test func nonZeroPaddingIsQuantizedAndRefusedByName() throws {
+  /// A pad with a non-zero value does not keep its input's grid: it gets its own quantizer tied
+  /// to its input's position (align_pad), and exports with the value's code, bit-exact.
+  @Test func nonZeroPaddingIsQuantizedAtItsInputsPosition() throws {
     var b = ModelBuilder(seed: 1)
     var x = b.input(shape: [2, 4, 4])
     x = b.conv2d("conv", x, 2, 2, kernel: 1)
@@ -76,10 +76,17 @@ import Training
     x = b.conv2d("conv2", x, 2, 2, kernel: 3)
     let qm = try Prepare.quantize(b.build(output: x), config: QuantizationConfig())
     #expect(qm.activationQuantizers.map(\.label) == ["input", "conv", "pad", "conv2"])
-    try Calibration.calibrate(qm) { body in try body(randomTensor([2, 2, 4, 4], seed: 3)) }
-    do { try Exporter.export(qm, to: TestData.temporaryDirectory()); Issue.record("non-zero padding exported") } catch let e as DeployError {
-      #expect(e.description.contains("pad") && e.description.contains("zero padding"), "\(e)")
-    }
+    #expect(qm.positionTies.map { [$0.output.label, $0.input.label] } == [["pad", "conv"]])
+    let batch = randomTensor([2, 2, 4, 4], seed: 3)
+    try Calibration.calibrate(qm) { body in try body(batch) }
+    let dir = TestData.temporaryDirectory()
+    try Exporter.export(qm, to: dir)
+    let sim = try Simulator(directory: dir)
+    let pad = sim.graph.nodes.first { $0.op == .pad }!
+    let f = sim.graph.tensors[pad.output]!.fractionalBits
+    #expect(f == sim.graph.tensors[pad.inputs[0]]!.fractionalBits)
+    #expect(pad.padValue == Int((0.3 * Double(1 << f)).rounded()))
+    #expect(try BitExactCheck.compare(qm, sim, batch: batch).mismatchedTensors.isEmpty)
   }
 
   /// The per-step weight-format refresh of QAT throws instead of continuing with stale formats.

@@ -49,8 +49,8 @@ func calibrationBatches(seed: UInt64) -> [Tensor] {
     #expect(labels == ["input", "relu1", "conv2", "relu2", "conv3", "cat", "gap", "fc"])
     #expect(qm.weightLayers.map(\.name) == ["conv1", "conv2", "conv3", "fc"])
     #expect(!qm.model.nodes.contains { $0.layer is BatchNorm2D })  // folded
-    #expect(qm.alignmentGroups.map { $0.map(\.label) } == [["relu2", "conv3"]])  // concat inputs (max pool keeps relu2's grid)
-    #expect(qm.poolTies.map(\.output.label) == ["gap"])
+    #expect(qm.alignmentGroups.map { $0.map(\.label) } == [["relu2", "conv3", "cat"]])  // concat inputs and output (max pool keeps relu2's grid)
+    #expect(qm.positionTies.map(\.output.label) == ["gap"])
     #expect(qm.quantizers.count == 8 + 4 + 4)
   }
 

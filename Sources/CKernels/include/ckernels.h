@@ -171,9 +171,20 @@ void cks_requantize(const int32_t *acc32, const int64_t *acc64, int64_t n, int64
 /// y = saturate(shift_round(act(x), shift)) elementwise.
 void cks_rescale(const int16_t *x, int16_t *y, int64_t n, int shift, ck_rounding rule, int qmin, int qmax,
                  ck_activation act, int64_t relu6_limit);
-/// y = saturate(shift_round(act((a << la) + (b << lb)), shift)) elementwise.
-void cks_add(const int16_t *a, int la, const int16_t *b, int lb, int16_t *y, int64_t n, int shift, ck_rounding rule,
-             int qmin, int qmax, ck_activation act, int64_t relu6_limit);
+/// y = saturate(shift_round(act((a << la) ± (b << lb)), shift)) elementwise (− when subtract).
+void cks_add(const int16_t *a, int la, const int16_t *b, int lb, int subtract, int16_t *y, int64_t n, int shift,
+             ck_rounding rule, int qmin, int qmax, ck_activation act, int64_t relu6_limit);
+/// y = saturate(shift_round(a · b, shift)) elementwise (shift = fa + fb − fo, DPU shift_write).
+void cks_mul_i16(const int16_t *a, const int16_t *b, int16_t *y, int64_t n, int shift, ck_rounding rule, int qmin, int qmax);
+/// The DPU's hard sigmoid: y = saturate(shift_round(clamp(x + 3·2^fi, 0, 6·2^fi) · 2731, 14 + fi − fo)).
+void cks_hsigmoid_i16(const int16_t *x, int16_t *y, int64_t n, int fi, int fo, ck_rounding rule, int qmin, int qmax);
+/// The DPU's hard swish: h = clamp(shift_round_half_up(clamp(x + 3·2^fi, 0, 6·2^fi) · 2731, 7 + fi), −128, 127)
+/// (hard sigmoid at fix position 7), y = saturate(shift_round(x · h, fi + 7 − fo)).
+void cks_hswish_i16(const int16_t *x, int16_t *y, int64_t n, int fi, int fo, ck_rounding rule, int qmin, int qmax);
+/// Table lookup: x [outer, channels, inner] codes in [lo, lo + entries); y = table[c · entries + x − lo]
+/// (table_channels 1: one table for all channels).
+void cks_lookup_i16(const int16_t *x, int16_t *y, int64_t outer, int64_t channels, int64_t inner, const int16_t *table,
+                    int64_t table_channels, int lo, int64_t entries);
 /// y = saturate(round(x · scale)) with scale = 2^f (the fake-quant formula), into int16.
 void cks_quantize(const float *x, int16_t *y, int64_t n, float scale, ck_rounding rule, int qmin, int qmax);
 

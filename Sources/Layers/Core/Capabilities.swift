@@ -140,3 +140,25 @@ public protocol ChannelScalable: WeightBearing {
   /// Input channel c: weight × s_c.
   func multiplyInputChannels(by s: [Float])
 }
+
+/// A layer whose output element depends only on the input element at the same position and on
+/// its channel (axis 1): activations (sigmoid, tanh, clip, hard sigmoid / swish, SiLU, PReLU),
+/// constant per-channel affine maps. On a quantized input it is a function of the input code,
+/// which export writes as a table (one per channel where it depends on the channel).
+public protocol Pointwise: Layer {
+  /// Whether this instance is pointwise on an input of this rank (batch included): an
+  /// elementwise op is only with a constant operand that varies at most along the channels.
+  func isPointwise(inputRank: Int) -> Bool
+}
+
+extension Pointwise { public func isPointwise(inputRank: Int) -> Bool { true } }
+
+/// Elementwise arithmetic of two tensors (broadcasting): what the deploy format's add / sub /
+/// mul nodes compute, and the DPU's shift_read / shift_write rules constrain.
+public protocol BinaryArithmetic: Layer {
+  /// The operation on two inputs; nil when this instance has another form (one input and a
+  /// constant, or an operation the deploy format has no node for).
+  var binaryOperation: BinaryOperation? { get }
+}
+
+public enum BinaryOperation: String, Sendable { case add, subtract, multiply }

@@ -172,6 +172,18 @@ public final class Model: @unchecked Sendable {
 }
 
 extension Model {
+  /// Every node's output shape for a batch of one (an inference pass on zeros; the phase is
+  /// restored), empty without an input shape.
+  public func outputShapes() -> [Int: Shape] {
+    guard let input = inputShape() else { return [:] }
+    let previous = phase
+    setPhase(.inference)
+    defer { setPhase(previous) }
+    var shapes: [Int: Shape] = [:]
+    _ = withoutGradients { forward([Tensor.zeros(Shape([1] + input.dims))]) { j, t in shapes[j] = t.shape } }
+    return shapes
+  }
+
   /// Runs body with every parameter frozen (no autodiff recording: an evaluation pass builds no
   /// tape), then restores each parameter's previous setting.
   public func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {

@@ -17,7 +17,7 @@ public final class ReLU6: ActivationLayer {
   public func flops(inputs: [Shape], output: Shape) -> Int { output.count }
 }
 
-public final class LeakyReLU: ActivationLayer, PositivelyHomogeneous {
+public final class LeakyReLU: ActivationLayer, PositivelyHomogeneous, Pointwise {
   /// Fusable at the DPU's slope only (simulate_dpu sets it).
   public var fusedActivation: FusedActivation? { negativeSlope == FusedActivation.leakySlope ? .leakyRelu : nil }
   public var negativeSlope: Float
@@ -26,13 +26,13 @@ public final class LeakyReLU: ActivationLayer, PositivelyHomogeneous {
   public func flops(inputs: [Shape], output: Shape) -> Int { 2 * output.count }
 }
 
-public final class Sigmoid: Layer {
+public final class Sigmoid: Pointwise {
   public init() {}
   public func forward(_ inputs: [Tensor]) -> Tensor { single(inputs, "Sigmoid").sigmoid() }
   public func flops(inputs: [Shape], output: Shape) -> Int { 4 * output.count }
 }
 
-public final class Tanh: Layer {
+public final class Tanh: Pointwise {
   public init() {}
   public func forward(_ inputs: [Tensor]) -> Tensor { single(inputs, "Tanh").tanh() }
   public func flops(inputs: [Shape], output: Shape) -> Int { 4 * output.count }
@@ -40,7 +40,7 @@ public final class Tanh: Layer {
 
 /// max(0, min(1, α·x + β)); the defaults α = 1/6, β = 1/2 are PyTorch's (relu6(x + 3) / 6), ONNX's
 /// are α = 0.2, β = 0.5.
-public final class Hardsigmoid: Layer {
+public final class Hardsigmoid: Pointwise {
   public let alpha: Float
   public let beta: Float
   public init(alpha: Float = 1.0 / 6, beta: Float = 0.5) {
@@ -56,7 +56,7 @@ public final class Hardsigmoid: Layer {
 }
 
 /// Clamps to [min, max] (ONNX Clip with bounds other than ReLU6's 0 and 6).
-public final class Clip: Layer {
+public final class Clip: Pointwise {
   public let min: Float
   public let max: Float
   public init(min: Float, max: Float) {
@@ -69,7 +69,7 @@ public final class Clip: Layer {
 
 /// max(0, x) + slope · min(0, x) with a learned slope, broadcast against the input from the right
 /// (PyTorch's PReLU: one slope or one per channel, shape [C, 1, 1]).
-public final class PReLU: Layer {
+public final class PReLU: Pointwise {
   public let slope: Parameter
   public init(slope: Tensor) { self.slope = Parameter(slope) }
   public func forward(_ inputs: [Tensor]) -> Tensor {
@@ -102,13 +102,13 @@ public final class Softmax: Layer {
   public func flops(inputs: [Shape], output: Shape) -> Int { 5 * output.count }
 }
 
-public final class Hardswish: Layer {
+public final class Hardswish: Pointwise {
   public init() {}
   public func forward(_ inputs: [Tensor]) -> Tensor { single(inputs, "Hardswish").hardSwish() }
   public func flops(inputs: [Shape], output: Shape) -> Int { 4 * output.count }
 }
 
-public final class SiLU: Layer {
+public final class SiLU: Pointwise {
   public init() {}
   public func forward(_ inputs: [Tensor]) -> Tensor { single(inputs, "SiLU").silu() }
   public func flops(inputs: [Shape], output: Shape) -> Int { 5 * output.count }

@@ -5,7 +5,7 @@ import TensorCore
 /// input and a constant (`constantFirst` puts the constant on the left: c − x, c / x). The
 /// constant is a buffer (saved in checkpoints), not trained. Residual sums of equal shapes are
 /// `Add`; per-channel constants usually fold into `ChannelAffine` instead.
-public final class Elementwise: Layer {
+public final class Elementwise: Pointwise, BinaryArithmetic {
   public enum Operation: String, Sendable, Codable { case add, subtract, multiply, divide }
 
   public let operation: Operation
@@ -37,11 +37,27 @@ public final class Elementwise: Layer {
 
   public var namedBuffers: [(name: String, buffer: Buffer)] { constant.map { [("constant", $0)] } ?? [] }
   public func flops(inputs: [Shape], output: Shape) -> Int { output.count }
+  /// With a constant operand that varies at most along the channels (axis 1, right-aligned
+  /// broadcasting): a function of each input element and its channel.
+  public func isPointwise(inputRank: Int) -> Bool {
+    guard let c = constant?.value.shape.dims, c.count <= inputRank else { return false }
+    let aligned = [Int](repeating: 1, count: inputRank - c.count) + c
+    return aligned.enumerated().allSatisfy { $0.offset == 1 || $0.element == 1 }
+  }
+  public var binaryOperation: BinaryOperation? {
+    guard constant == nil else { return nil }
+    switch operation {
+    case .add: return .add
+    case .subtract: return .subtract
+    case .multiply: return .multiply
+    case .divide: return nil
+    }
+  }
 }
 
 /// x · scale[c] + shift[c] along axis 1 with constant per-channel values (normalisation constants
 /// or per-channel Mul / Add of an imported graph that no layer before could absorb).
-public final class ChannelAffine: Layer {
+public final class ChannelAffine: Pointwise {
   public let scale: Buffer
   public let shift: Buffer
 

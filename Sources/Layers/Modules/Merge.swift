@@ -2,8 +2,9 @@ import Autograd
 import TensorCore
 
 /// Elementwise sum of its inputs (residual connections).
-public final class Add: ResidualSum {
+public final class Add: ResidualSum, BinaryArithmetic {
   public init() {}
+  public var binaryOperation: BinaryOperation? { .add }
   public func forward(_ inputs: [Tensor]) -> Tensor {
     precondition(inputs.count >= 2, "Add takes at least two inputs, got \(inputs.count)")
     precondition(inputs.allSatisfy { $0.shape == inputs[0].shape }, "Add: input shapes differ: \(inputs.map(\.shape))")

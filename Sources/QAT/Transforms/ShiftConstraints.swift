@@ -10,7 +10,7 @@ public enum ShiftConstraints {
   /// A position change: the node's name and which of its tensors moved (names as written in the
   /// quantization JSON and the deploy graph).
   public struct Adjustment: Sendable, Equatable, Codable {
-    public enum Target: String, Sendable, Codable { case output, weight, bias }
+    public enum Target: String, Sendable, Codable { case input, output, weight, bias }
     public var node: String
     public var tensor: Target
     public var from: Int
@@ -41,6 +41,7 @@ public enum ShiftConstraints {
   @discardableResult
   public static func enforce(_ qm: QuantizedModel) -> [Adjustment] {
     var all: [Adjustment] = []
+    Calibration.applyAlignment(qm)  // learned ranges (QAT) may have moved members of a group apart
     for _ in 0..<8 {
       let round = enforceOnce(qm, cut: qm.config.adjustShiftCut == .adjust, bias: qm.config.adjustShiftBias == .adjust)
       if round.isEmpty { break }
@@ -60,7 +61,7 @@ public enum ShiftConstraints {
   }
 
   static func enforceOnce(_ qm: QuantizedModel, cut enforceCut: Bool, bias enforceBias: Bool) -> [Adjustment] {
-    var changes: [Adjustment] = []
+    var changes = DPUPositionRules.enforce(qm)
     for (name, layer) in qm.weightLayers {
       guard let inQ = layer.inputQuantizer, let outQ = layer.outputQuantizer,
             let fi = inQ.fixedPointFormat, var fo = outQ.fixedPointFormat, var fw = layer.weightQuantizer.fixedPointFormat else { continue }

@@ -222,17 +222,89 @@ public enum IntegerKernels {
     return out
   }
 
-  /// a + b aligned to the finer position, activation, requantized to `output`.
-  public static func add(_ a: IntTensor, _ b: IntTensor, activation: FusedActivation, output: FixedPointFormat,
-                         rounding: RoundingRule) -> IntTensor {
-    precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
+  /// a ± b aligned to the finer position (the coarser input shifted left by the DPU's
+  /// shift_read), activation, requantized to `output`; shapes broadcast (NumPy rules).
+  public static func add(_ a: IntTensor, _ b: IntTensor, subtract: Bool = false, activation: FusedActivation,
+                         output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
+    let (a, b) = broadcastPair(a, b)
     let f = max(a.format.fractionalBits, b.format.fractionalBits)
     var out = IntTensor(uninitialized: a.shape, format: output)
     let fe = f + activation.extraBits
-    cks_add(a.codes, Int32(f - a.format.fractionalBits), b.codes, Int32(f - b.format.fractionalBits), &out.codes,
-            Int64(a.codes.count), Int32(fe - output.fractionalBits), rounding.c, Int32(output.qmin), Int32(output.qmax),
-            activation.c, relu6Limit(fe))
+    cks_add(a.codes, Int32(f - a.format.fractionalBits), b.codes, Int32(f - b.format.fractionalBits), subtract ? 1 : 0,
+            &out.codes, Int64(a.codes.count), Int32(fe - output.fractionalBits), rounding.c, Int32(output.qmin),
+            Int32(output.qmax), activation.c, relu6Limit(fe))
     return out
+  }
+
+  /// a · b (shapes broadcast): the exact product at fraction fa + fb, shifted by the DPU's
+  /// shift_write onto `output`.
+  public static func multiply(_ a: IntTensor, _ b: IntTensor, output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
+    let (a, b) = broadcastPair(a, b)
+    var out = IntTensor(uninitialized: a.shape, format: output)
+    let shift = a.format.fractionalBits + b.format.fractionalBits - output.fractionalBits
+    cks_mul_i16(a.codes, b.codes, &out.codes, Int64(a.codes.count), Int32(shift), rounding.c, Int32(output.qmin), Int32(output.qmax))
+    return out
+  }
+
+  /// The DPU's hard sigmoid, relu6(x + 3) · 2731 / 2^14, onto `output` (x at fraction ≥ 0).
+  public static func hardSigmoid(_ x: IntTensor, output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
+    var out = IntTensor(uninitialized: x.shape, format: output)
+    cks_hsigmoid_i16(x.codes, &out.codes, Int64(x.codes.count), Int32(x.format.fractionalBits), Int32(output.fractionalBits),
+                     rounding.c, Int32(output.qmin), Int32(output.qmax))
+    return out
+  }
+
+  /// The DPU's hard swish, x · hard_sigmoid(x) with the hard sigmoid at fix position 7 (int8,
+  /// half-up), onto `output`.
+  public static func hardSwish(_ x: IntTensor, output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
+    var out = IntTensor(uninitialized: x.shape, format: output)
+    cks_hswish_i16(x.codes, &out.codes, Int64(x.codes.count), Int32(x.format.fractionalBits), Int32(output.fractionalBits),
+                   rounding.c, Int32(output.qmin), Int32(output.qmax))
+    return out
+  }
+
+  /// out = table[c][x − x.qmin] with c the channel (axis 1); `table` holds one row of
+  /// 2^bits(x) output codes, or one per channel.
+  public static func lookup(_ x: IntTensor, table: IntTensor) -> IntTensor {
+    let entries = table.shape[table.shape.rank - 1], rows = table.shape.count / max(1, entries)
+    let channels = x.shape.rank >= 2 ? x.shape[1] : 1
+    precondition(rows == 1 || rows == channels, "lookup: \(rows) tables for \(channels) channels")
+    var out = IntTensor(uninitialized: x.shape, format: table.format)
+    let outer = x.shape.rank >= 1 ? x.shape[0] : 1
+    let inner = x.shape.count / max(1, outer * channels)
+    cks_lookup_i16(x.codes, &out.codes, Int64(outer), Int64(channels), Int64(inner), table.codes, Int64(rows),
+                   Int32(x.format.qmin), Int64(entries))
+    return out
+  }
+
+  /// x repeated along its size-1 axes (and new leading axes) to `shape`.
+  public static func broadcast(_ x: IntTensor, to shape: Shape) -> IntTensor {
+    if x.shape == shape { return x }
+    let rank = shape.rank, pad = rank - x.shape.rank
+    precondition(pad >= 0, "broadcast: \(x.shape) has more axes than \(shape)")
+    let dims = [Int](repeating: 1, count: pad) + x.shape.dims
+    let s = Shape(dims).strides
+    let strides = (0..<rank).map { k -> Int64 in
+      precondition(dims[k] == shape[k] || dims[k] == 1, "broadcast: \(x.shape) does not broadcast to \(shape)")
+      return dims[k] == 1 ? 0 : Int64(s[k])
+    }
+    var out = IntTensor(zeros: shape, format: x.format)
+    guard shape.count > 0 else { return out }
+    let d = shape.dims.map(Int64.init)
+    x.codes.withUnsafeBufferPointer { src in
+      out.codes.withUnsafeMutableBufferPointer { dst in cks_gather_i16(dst.baseAddress, src.baseAddress, Int32(rank), d, strides, 0) }
+    }
+    return out
+  }
+
+  /// Both operands at their common broadcast shape.
+  static func broadcastPair(_ a: IntTensor, _ b: IntTensor) -> (IntTensor, IntTensor) {
+    if a.shape == b.shape { return (a, b) }
+    let rank = max(a.shape.rank, b.shape.rank)
+    let da = [Int](repeating: 1, count: rank - a.shape.rank) + a.shape.dims
+    let db = [Int](repeating: 1, count: rank - b.shape.rank) + b.shape.dims
+    let shape = Shape(zip(da, db).map { max($0, $1) })
+    return (broadcast(a, to: shape), broadcast(b, to: shape))
   }
 
   /// Codes of float values: saturate(round(x · 2^f)) (the fake-quant formula).
