@@ -1,5 +1,6 @@
 import ArgumentParser
 import Datasets
+import Export
 import Foundation
 import Layers
 import QAT
@@ -23,7 +24,10 @@ struct Quantize: ParsableCommand {
   var calibrationList: String?
 
   @Flag(help: "Cross-layer equalization of the float model before calibration (vai_q include_cle).") var includeCle = false
-  @Option(help: "Rounds of cross-layer equalization (vai_q cle_steps).") var cleSteps = 10
+  @Option(help: "Most rounds of cross-layer equalization (vai_q cle_steps); it stops once the scales converge.") var cleSteps = 10
+  @Flag(help: "Replace ReLU6 by ReLU before equalization, so pairs through it equalize (changes the float model; AIMET's replace_relu6_with_relu).")
+  var replaceRelu6 = false
+  @Flag(inversion: .prefixedNo, help: "High-bias absorption after equalization (Nagel et al. 2019).") var highBiasAbsorption = true
   @Flag(help: "AdaRound: learn each weight's rounding direction layer by layer on the calibration images (AIMET apply_adaround).")
   var adaround = false
   @Option(help: "AdaRound iterations per layer.") var adaroundIterations = 1000
@@ -32,6 +36,8 @@ struct Quantize: ParsableCommand {
   @Flag(help: "AdaRound targets from the float model's input (asymmetric reconstruction).") var adaroundAsymmetric = false
   @Flag(help: "Empirical bias correction on the calibration images after calibration (vai_q include_bias_corr).")
   var includeBiasCorr = false
+  @Flag(help: "Quantize even when nodes have no integer form in the deploy format (for fake-quant evaluation only; export will refuse them).")
+  var skipExportCheck = false
   @Option(help: "Calibration batch size.") var batchSize = 128
   @Flag(help: "Print one JSON object.") var json = false
   @OptionGroup var quantization: QuantizationOptions
@@ -48,7 +54,15 @@ struct Quantize: ParsableCommand {
     let (loaded, preprocessing) = try input.load(model, architecture: arch)
     guard loaded.quantized == nil else { throw ValidationError("\(model) is already quantized; quantize the float model") }
     let float = loaded.model
-    let equalized = includeCle ? CrossLayerEqualization.equalize(float, steps: cleSteps).count : 0
+    var cle: CrossLayerEqualization.Report?
+    if includeCle {
+      var options = CrossLayerEqualization.Options(steps: cleSteps)
+      (options.replaceReLU6, options.absorbHighBias) = (replaceRelu6, highBiasAbsorption)
+      cle = CrossLayerEqualization.run(float, options)
+      if !json, let cle { printCLE(cle) }
+    } else if replaceRelu6 {
+      throw ValidationError("--replace-relu6 is part of cross-layer equalization: add --include-cle")
+    }
     let indices = try calibrationIndices.map { text in
       try text.split(separator: ",").map { s -> Int in
         guard let i = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--calibration-indices: '\(s)' is not an integer") }
@@ -59,6 +73,7 @@ struct Quantize: ParsableCommand {
                                seed: calibrationSeed, indices: indices)
     let loader = try data.loader(preprocessing: preprocessing, batchSize: batchSize)
     let qm = try Prepare.quantize(float, config: config)
+    if !skipExportCheck { try ExportCheck.refuseUnsupported(qm) }
     var rounding = AdaRound.Options()
     (rounding.iterations, rounding.batchSize) = (adaroundIterations, adaroundBatchSize)
     (rounding.learningRate, rounding.asymmetric) = (adaroundLearningRate, adaroundAsymmetric)
@@ -67,8 +82,13 @@ struct Quantize: ParsableCommand {
     var summary: [String: Any] = ["output_dir": outputDir, "calibration_images": report.calibration.images,
                                   "passes": report.calibration.passes, "calibration_seconds": rounded(report.calibration.seconds, 3),
                                   "seconds": rounded(report.seconds, 3), "quantizers": qm.quantizers.count,
-                                  "equalized_pairs": equalized, "bias_correction": includeBiasCorr, "adaround": adaround,
+                                  "equalized_pairs": cle?.pairs.count ?? 0, "bias_correction": includeBiasCorr, "adaround": adaround,
                                   "method": config.method.description, "weight_bit": config.weightBit, "activation_bit": config.activationBit]
+    if let cle {
+      summary["cle"] = ["rounds": cle.rounds, "last_scale_change": Double(cle.lastChange), "replaced_relu6": cle.replacedReLU6,
+                        "absorbed_channels": cle.absorbed.map { ["layer": $0.first, "channels": $0.channels] },
+                        "range_spread": cle.spread.map { ["layer": $0.layer, "before": Double($0.before), "after": Double($0.after)] }]
+    }
     if let r = report.adaround {
       summary["adaround_layers"] = r.layers.map { l -> [String: Any] in
         ["layer": l.layer, "weights": l.weights, "flipped": l.flipped, "nearest_loss": l.nearestLoss, "adaround_loss": l.adaroundLoss]
@@ -77,5 +97,29 @@ struct Quantize: ParsableCommand {
     if json { try printJSON(summary) } else {
       print("quantized \(qm.quantizers.count) tensors from \(report.calibration.images) images in \(String(format: "%.2f", report.seconds)) s -> \(outputDir)")
     }
+  }
+}
+
+/// Per layer, the spread (max / min) of the per-channel weight ranges before and after CLE.
+func printCLE(_ r: CrossLayerEqualization.Report) {
+  if !r.replacedReLU6.isEmpty { print("replaced \(r.replacedReLU6.count) ReLU6 by ReLU") }
+  print("cross-layer equalization: \(r.pairs.count) pairs, \(r.rounds) rounds (last largest |s - 1| \(String(format: "%.2g", r.lastChange)))")
+  print("  layer                          range spread before -> after")
+  for s in r.spread { print("  " + s.layer.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: " %10.1f -> %8.1f", s.before, s.after)) }
+  if !r.absorbed.isEmpty { print("high-bias absorption: " + r.absorbed.map { "\($0.first) (\($0.channels) channels)" }.joined(separator: ", ")) }
+}
+
+/// Nodes the integer simulator cannot run exactly are named before any calibration work.
+enum ExportCheck {
+  static func refuseUnsupported(_ qm: QuantizedModel) throws {
+    let bad = Exporter.unsupportedNodes(qm)
+    guard !bad.isEmpty else { return }
+    let list = bad.map { "  \($0.node): \($0.reason)" }.joined(separator: "\n")
+    throw ValidationError("""
+      \(bad.count) node(s) have no exact integer form in the deploy format:
+      \(list)
+      Keep them in float with --ignore-nodes (with what follows them) or end the quantized region with --output-nodes; \
+      --skip-export-check quantizes anyway for fake-quant evaluation only.
+      """)
   }
 }

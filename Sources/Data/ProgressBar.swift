@@ -21,6 +21,8 @@ public final class ProgressBar {
   private var lastLength = 0
   private var completed = 0
   private var finished = false
+  /// Extra fields shown after the counts (e.g. `loss 1.234 acc 56.7% 1234 img/s`).
+  private var detail = ""
 
   /// `output` defaults to stderr and `now` to a monotonic clock in seconds (both replaceable for tests).
   public init(total: Int, label: String = "", unit: String = "it", force: Bool = false, minimumInterval: Double = 0.25,
@@ -36,14 +38,17 @@ public final class ProgressBar {
     self.start = self.now()
   }
 
-  /// Records progress (items done so far); redraws when enough time has passed.
-  public func update(completed: Int) {
+  /// Records progress (items done so far) and optional extra fields; redraws when enough time
+  /// has passed.
+  public func update(completed: Int, detail: String? = nil) {
     self.completed = min(max(completed, 0), total)
+    if let detail { self.detail = detail }
     guard redraw && !finished else { return }
     let t = now()
     guard t - lastDraw >= minimumInterval else { return }
     lastDraw = t
-    let line = Self.line(label: label, completed: self.completed, total: total, elapsed: t - start, unit: unit)
+    var line = Self.line(label: label, completed: self.completed, total: total, elapsed: t - start, unit: unit)
+    if !self.detail.isEmpty { line += " " + self.detail }
     output("\r" + line + String(repeating: " ", count: max(0, lastLength - line.count)))
     lastLength = line.count
   }
@@ -54,6 +59,7 @@ public final class ProgressBar {
     finished = true
     let elapsed = now() - start
     var line = Self.line(label: label, completed: completed, total: total, elapsed: elapsed, unit: unit, final: true)
+    if !detail.isEmpty { line += " " + detail }
     line += String(repeating: " ", count: max(0, lastLength - line.count))
     output((redraw && lastLength > 0 ? "\r" : "") + line + "\n")
   }

@@ -17,6 +17,11 @@ public enum Exporter {
   /// then lowers and writes.
   @discardableResult
   public static func export(_ qm: QuantizedModel, to directory: String, enforceShifts: Bool = true) throws -> Report {
+    let unsupported = unsupportedNodes(qm)
+    guard unsupported.isEmpty else {
+      throw DeployError("no integer form in the deploy format: " + unsupported.map { "node \($0.node): \($0.reason)" }.joined(separator: "; ")
+                        + " (keep them in float with ignore_nodes or end the quantized region with output_nodes)")
+    }
     qm.foldBatchNorms()  // QAT Conv+BN layers become their folded convolutions
     if enforceShifts { ShiftConstraints.enforce(qm) }
     let adjustments = qm.adjustments.map {

@@ -4,6 +4,8 @@ import Layers
 /// Built-in network definitions, selected by name at file and command-line boundaries.
 public enum Architecture: String, CaseIterable, Sendable, Codable {
   case resnet20, resnet32, resnet44, resnet56
+  /// The MobileNet-v2-style CIFAR network (Layers/Zoo/CIFARMobileNetV2.swift).
+  case mobilenetv2 = "mobilenetv2"
 
   public func make(classes: Int = 10, seed: UInt64 = 0) throws -> Model {
     switch self {
@@ -11,13 +13,14 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
     case .resnet32: try CIFARResNet.make(depth: 32, classes: classes, seed: seed)
     case .resnet44: try CIFARResNet.make(depth: 44, classes: classes, seed: seed)
     case .resnet56: try CIFARResNet.make(depth: 56, classes: classes, seed: seed)
+    case .mobilenetv2: try CIFARMobileNetV2.make(classes: classes, seed: seed)
     }
   }
 
   /// Parses a name such as "resnet20" (also "cifar_resnet20", as in the pretrained file's
   /// attribute); throws listing the known names.
   public static func named(_ name: String) throws -> Architecture {
-    let key = name.lowercased().replacingOccurrences(of: "cifar_", with: "").replacingOccurrences(of: "-", with: "")
+    let key = name.lowercased().replacingOccurrences(of: "cifar_", with: "").replacingOccurrences(of: "-", with: "").replacingOccurrences(of: "_", with: "")
     guard let a = Architecture(rawValue: key) else {
       throw TrainingError("unknown architecture '\(name)' (known: \(allCases.map(\.rawValue).joined(separator: ", ")))")
     }

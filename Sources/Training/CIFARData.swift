@@ -17,10 +17,10 @@ public enum CIFARData {
   }
 
   /// Training data: random crop (pad 4) and horizontal flip, shuffled per epoch from `seed`.
-  public static func trainingLoader(directory: String, batchSize: Int = 128, seed: UInt64, augment: Bool = true,
-                                    workers: Int = 2) throws -> DataLoader {
-    let source = try ImageFolder(root: directory, channels: .rgb)
-    let pipeline = try ImagePipeline(source: source, augmentation: augment ? .cifar : nil, preprocessing: .cifarResNet20)
+  public static func trainingLoader(directory: String, batchSize: Int = 128, seed: UInt64, augmentation: Augmentation? = .cifar,
+                                    workers: Int = 2, preprocessing: Preprocessing = .cifarResNet20) throws -> DataLoader {
+    let source = try ImageFolder(root: directory, channels: preprocessing.channelMode)
+    let pipeline = try ImagePipeline(source: source, augmentation: augmentation, preprocessing: preprocessing)
     return DataLoader(dataset: pipeline, batchSize: batchSize, shuffle: true, seed: seed, dropLast: false, workers: workers)
   }
 }

@@ -32,6 +32,7 @@ public struct CalibrationData {
       return try ImageList(listFile: list, channels: .rgb)
     case (let dir?, nil):
       let all = try Self.directorySource(dir)
+      if size == nil && seed == nil && indices == nil { return all }  // the whole directory
       let selection = try CalibrationSelection(size: size, seed: seed ?? (indices == nil ? 0 : nil), indices: indices,
                                                datasetCount: all.count)
       return try ImageSubset(all, indices: selection.indices)

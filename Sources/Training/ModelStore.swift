@@ -24,6 +24,10 @@ public struct LoadedModel {
   /// Recorded by `qat quantize` in the quantized-model directory (and copied into deploy
   /// directories); nil when the files hold none.
   public var preprocessing: Preprocessing?
+
+  public init(model: Model, quantized: QuantizedModel?, source: GraphSource, preprocessing: Preprocessing?) {
+    (self.model, self.quantized, self.source, self.preprocessing) = (model, quantized, source, preprocessing)
+  }
 }
 
 /// Reading and writing models so that any model loads back without naming its architecture: an

@@ -25,6 +25,11 @@ public final class QATSession {
     quantized = try Prepare.quantize(model, config: c)
   }
 
+  /// Fine-tuning an already quantized (PTQ) model: its formats are the start point.
+  public init(quantized: QuantizedModel) {
+    self.quantized = quantized
+  }
+
   public var model: Model { quantized.model }
 
   /// Calibrates every quantizer on the batches (and enforces the DPU shift ranges).

@@ -99,7 +99,11 @@ public final class Trainer {
       correct += zip(logitsValue.argmax(axis: 1), batch.labels).filter { $0 == $1 }.count
       report.steps += 1
       report.images += batch.labels.count
-      bar?.update(completed: report.steps)
+      if let bar {
+        let seen = Double(report.images), rate = seen / max(monotonicSeconds() - start, 1e-9)
+        bar.update(completed: report.steps, detail: "loss " + String(format: "%.3f", lossSum / seen) + " acc "
+                   + String(format: "%.1f", 100 * Double(correct) / seen) + "% " + String(format: "%.0f", rate) + " img/s")
+      }
       loss = Tensor.zeros([1])
     }
     bar?.finish()

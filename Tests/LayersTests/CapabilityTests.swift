@@ -80,3 +80,21 @@ import TestSupport
     #expect((try? CIFARResNet.make(depth: 32))?.nodes.count == CIFARResNet.resnet20().nodes.count + 2 * 3 * 7)
   }
 }
+
+/// The MobileNet-v2-style CIFAR network: its blocks, depthwise layers and size.
+@Suite struct CIFARMobileNetV2Tests {
+  @Test func structure() throws {
+    let m = try CIFARMobileNetV2.make(seed: 1)
+    let depthwise = m.nodes.compactMap { $0.layer as? any WeightBearing }.filter(\.isDepthwise)
+    #expect(depthwise.count == CIFARMobileNetV2.stages.reduce(0) { $0 + $1.n })
+    #expect(m.nodes.filter { $0.layer is any ResidualSum }.count == 4)  // stride 1, equal widths: stage 2.1, 3.1, 3.2, 4.1
+    #expect(m.nodes.filter { ($0.layer as? any ActivationLayer)?.fusedActivation == .relu6 }.count == 2 + 2 * 9 - 1)
+    let summary = m.summary()
+    #expect(summary.rows.last?.outputShape == [1, 10])
+    // about 14 M multiply-adds per image (2 FLOPs each)
+    #expect((20_000_000...40_000_000).contains(summary.totalFlops), "\(summary.totalFlops) FLOPs")
+    m.setPhase(.inference)
+    #expect(m(Tensor.zeros([2, 3, 32, 32])).shape == [2, 10])
+    #expect(throws: ModelDefinitionError.self) { try CIFARMobileNetV2.make(classes: 0) }
+  }
+}

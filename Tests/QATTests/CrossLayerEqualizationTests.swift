@@ -37,7 +37,88 @@ func equalizationNet(seed: UInt64) -> Model {
   return m
 }
 
+/// MobileNet-style: conv + BN + ReLU6, then two depthwise-separable blocks (3×3 depthwise + BN +
+/// ReLU6, 1×1 pointwise + BN + ReLU6), global pooling and a linear head; batch norms with spread
+/// scales and shifts, so channel ranges differ widely.
+func depthwiseNet(seed: UInt64) -> Model {
+  var b = ModelBuilder(seed: seed)
+  var h = b.input(shape: [3, 8, 8])
+  var rng = RandomGenerator(seed: seed + 3)
+  var norms: [String] = []
+  func block(_ name: String, _ x: NodeRef, _ cin: Int, _ cout: Int, kernel: Int, groups: Int, builder b: inout ModelBuilder) -> NodeRef {
+    var y = b.conv2d(name, x, cin, cout, kernel: kernel, padding: kernel / 2, groups: groups, bias: false)
+    y = b.add(name + ".bn", BatchNorm2D(cout), y)
+    norms.append(name + ".bn")
+    return b.add(name + ".relu6", ReLU6(), y)
+  }
+  h = block("stem", h, 3, 8, kernel: 3, groups: 1, builder: &b)
+  h = block("dw1", h, 8, 8, kernel: 3, groups: 8, builder: &b)
+  h = block("pw1", h, 8, 16, kernel: 1, groups: 1, builder: &b)
+  h = block("dw2", h, 16, 16, kernel: 3, groups: 16, builder: &b)
+  h = block("pw2", h, 16, 16, kernel: 1, groups: 1, builder: &b)
+  h = b.add("gap", GlobalAvgPool(), h)
+  h = b.add("flatten", Flatten(), h)
+  let out = b.linear("fc", h, 16, 5)
+  let m = b.build(output: out)
+  for name in norms {
+    let bn = m[name] as! BatchNorm2D
+    let c = bn.channels
+    bn.weight.value = Tensor((0..<c).map { _ in Float(Double.random(in: 0.05...3, using: &rng)) })
+    bn.bias.value = Tensor((0..<c).map { _ in Float(Double.random(in: -0.5...2.5, using: &rng)) })
+    bn.runningMean.value = Tensor.normal([c], std: 0.3, using: &rng)
+    bn.runningVar.value = Tensor.uniform([c], low: 0.3, high: 2, using: &rng)
+  }
+  return m
+}
+
 @Suite struct CrossLayerEqualizationTests {
+  /// ReLU6 blocks every pair of a MobileNet; with replace_relu6 the Conv → DWConv → Conv chain
+  /// equalizes, converges, shrinks each layer's channel-range spread, and leaves the (ReLU)
+  /// model's float outputs unchanged within 1e-5 of their range.
+  @Test func depthwiseChainsEqualizeAfterReplacingReLU6() {
+    let m = depthwiseNet(seed: 4)
+    m.setPhase(.inference)
+    #expect(CrossLayerEqualization.pairs(in: m).isEmpty)
+    let replaced = CrossLayerEqualization.replaceReLU6(in: m)
+    #expect(replaced == ["stem.relu6", "dw1.relu6", "pw1.relu6", "dw2.relu6", "pw2.relu6"])
+    let x = randomTensor([4, 3, 8, 8], seed: 12, low: -2, high: 2)
+    let before = m(x)
+    var options = CrossLayerEqualization.Options(steps: 100)
+    options.absorbHighBias = false
+    let report = CrossLayerEqualization.run(m, options)
+    #expect(report.pairs.map(\.first) == ["stem", "dw1", "pw1", "dw2"])
+    #expect(report.pairs.map(\.second) == ["dw1", "pw1", "dw2", "pw2"])
+    #expect(report.rounds < 100 && report.lastChange <= options.tolerance, "\(report.rounds) rounds, last change \(report.lastChange)")
+    for s in report.spread { #expect(s.after < s.before, "\(s.layer): \(s.before) -> \(s.after)") }
+    let after = m(x)
+    let range = before.scalars.map(abs).max()!
+    #expect(maxAbsDifference(before, after) <= 1e-5 * range, "\(maxAbsDifference(before, after)) vs range \(range)")
+  }
+
+  /// High-bias absorption moves β − 3|γ| into the next 1×1 layer: exact while the ReLU inputs
+  /// stay above it, the first layer's output range shrinks.
+  @Test func highBiasAbsorptionIsExactAboveTheThreshold() {
+    var b = ModelBuilder(seed: 2)
+    var h = b.input(shape: [2, 4, 4])
+    h = b.conv2d("a", h, 2, 3, kernel: 1, bias: false)
+    h = b.add("a.bn", BatchNorm2D(3), h)
+    h = b.add("a.relu", ReLU(), h)
+    let out = b.conv2d("b", h, 3, 2, kernel: 1)
+    let m = b.build(output: out)
+    m.setPhase(.inference)
+    let bn = m["a.bn"] as! BatchNorm2D
+    bn.weight.value = Tensor([0.1, 0.2, 1.0])
+    bn.bias.value = Tensor([2.0, 1.5, 0.5])  // c = 1.7, 0.9, 0
+    (m["a"] as! Conv2D).weight.value = Tensor([Float](repeating: 0.1, count: 6), shape: [3, 2, 1, 1])
+    let x = randomTensor([4, 2, 4, 4], seed: 3, low: -1, high: 1)  // |BN input − mean| small: ReLU inputs stay above c
+    let before = m(x)
+    var options = CrossLayerEqualization.Options(steps: 1)
+    options.tolerance = 1
+    let report = CrossLayerEqualization.run(m, options)
+    #expect(report.absorbed.map(\.first) == ["a"] && report.absorbed.first?.channels == 2)
+    #expect(maxAbsDifference(before, m(x)) <= 1e-5 * before.scalars.map(abs).max()!)
+  }
+
   @Test func findsChainsThroughBatchNormAndHomogeneousActivations() {
     let m = equalizationNet(seed: 3)
     let names = CrossLayerEqualization.pairs(in: m).map { (m.nodes[$0.first].name, m.nodes[$0.second].name) }

@@ -1,4 +1,5 @@
-// Quantization-aware training of the CIFAR ResNet-20 with power-of-two per-tensor formats (DPU
+// Quantization-aware training of a CIFAR network (ResNet-20 by default; any .h5 with its
+// architecture, a swift-qat checkpoint or an ONNX file) with power-of-two per-tensor formats (DPU
 // style), first conv and last linear layer at 8 bits. Calibrates on the 512-image list, trains on
 // the JPEG training set, evaluates the fake-quant model every epoch, then folds BN, exports and
 // checks the integer simulator against the fake-quant model.
@@ -18,7 +19,10 @@ import Training
 
 struct QATRecipe: ParsableCommand {
   @Option(help: "Shared data root (default $QAT_DATA or ../shared).") var dataRoot: String?
-  @Option(help: "Float weights to start from (default <data root>/models/resnet20.h5).") var weights: String?
+  @Option(help: "Float model to start from: .h5 weights (default <data root>/models/resnet20.h5), a swift-qat checkpoint or an ONNX file.")
+  var weights: String?
+  @Option(help: "Built-in architecture of .h5 weights (default: the file's 'architecture' attribute).") var arch: String?
+  @Flag(help: "Replace ReLU6 by ReLU before cross-layer equalization (replace_relu6).") var replaceRelu6 = false
   @Option(help: "Weight and bias bits (vai_q weight_bit; default 8).") var weightBit: Int?
   @Option(help: "Activation bits (vai_q activation_bit; default 8).") var activationBit: Int?
   @Option(help: "xfDNN bitwidths: activations,parameters (e.g. 4,4), as `qat quantize --bitwidths`.") var bitwidths: String?
@@ -96,12 +100,13 @@ struct QATRecipe: ParsableCommand {
     }
     Threading.configure(threads: threads)
     let root = RecipeSupport.dataRoot(dataRoot)
+    guard !replaceRelu6 || includeCle else { throw ValidationError("--replace-relu6 is part of cross-layer equalization: add --include-cle") }
     guard let learning = QuantSpec.Learning(rawValue: rangeLearning) else {
       throw ValidationError("--range-learning '\(rangeLearning)': expected none, tqt or lsq")
     }
     let config = try makeConfig()
     let weightsPath = weights ?? root + "/models/resnet20.h5"
-    RecipeSupport.report("config", ["recipe": "cifar10-qat", "seed": seed, "weights": weightsPath, "weight_bit": config.weightBit,
+    RecipeSupport.report("config", ["recipe": "cifar10-qat", "seed": seed, "weights": weightsPath, "replace_relu6": replaceRelu6, "weight_bit": config.weightBit,
                                     "activation_bit": config.activationBit, "first_layer_bit": config.firstLayerBit ?? 0,
                                     "last_layer_bit": config.lastLayerBit ?? 0, "bias_bit": config.biasBit ?? config.weightBit,
                                     "residual_bit": config.residualBit ?? config.activationBit,
@@ -110,13 +115,18 @@ struct QATRecipe: ParsableCommand {
                                     "weight_decay": weightDecay, "schedule": schedule, "freeze_bn_at": freezeBNAt,
                                     "freeze_ranges_at": freezeRangesAt, "distill_weight": distillWeight,
                                     "distill_temperature": distillTemperature, "threads": threads, "scheme": "power-of-two per tensor"])
-    let float = try Architecture.loadFloatModel(weights: weightsPath, architecture: "resnet20")
+    let loaded = try ModelStore.load(weightsPath, architecture: arch)
+    guard loaded.quantized == nil else { throw ValidationError("\(weightsPath) is already quantized; start from a float model") }
+    let float = loaded.model
     let test = try CIFARData.evaluationLoader(directory: root + "/data/cifar10/test")
     let floatTop1 = try Evaluation.evaluate(float, loader: test).top1
     if includeCle {
-      let pairs = CrossLayerEqualization.equalize(float)
+      var options = CrossLayerEqualization.Options()
+      options.replaceReLU6 = replaceRelu6
+      let cle = CrossLayerEqualization.run(float, options)
       let equalizedTop1 = try Evaluation.evaluate(float, loader: test).top1
-      RecipeSupport.report("cle", ["pairs": pairs.count, "float_top1_after": equalizedTop1])
+      RecipeSupport.report("cle", ["pairs": cle.pairs.count, "rounds": cle.rounds, "replaced_relu6": cle.replacedReLU6.count,
+                                   "absorbed_layers": cle.absorbed.count, "float_top1_after": equalizedTop1])
     }
     let session = try QATSession(model: float, config: config)
     var calib: [Tensor] = []
@@ -137,7 +147,7 @@ struct QATRecipe: ParsableCommand {
     let trainer = session.trainer(optimizer: optimizer, schedule: lrSchedule)
     if distillWeight > 0 {
       // A separate copy: the session's model shares nothing with the teacher.
-      let teacher = try Architecture.loadFloatModel(weights: weightsPath, architecture: "resnet20")
+      let teacher = try ModelStore.load(weightsPath, architecture: arch).model
       trainer.distillation = try Distillation(teacher: teacher, weight: distillWeight, temperature: distillTemperature)
     }
     let t0 = monotonicSeconds()
@@ -164,7 +174,7 @@ struct QATRecipe: ParsableCommand {
                                     "simulated_images": simulated.images, "mismatched_tensors": check.mismatchedTensors.count,
                                     "max_lsb_diff": check.maxLSBDifference, "tensors_compared": check.tensorsCompared,
                                     "train_seconds": RecipeSupport.round3(monotonicSeconds() - t0), "seed": seed])
-    if let outputDir { try session.save(to: outputDir, architecture: "resnet20") }
+    if let outputDir { try ModelStore.saveQuantized(session.quantized, source: loaded.source, preprocessing: nil, to: outputDir) }
     try? FileManager.default.removeItem(atPath: deploy)
   }
 }

@@ -32,6 +32,15 @@ public enum ChannelLayout {
     return Tensor(v, shape: w.shape)
   }
 
+  /// Per output channel, Σ over its input channels c and taps of w · v[c] (the output shift a
+  /// constant input v adds without padding).
+  public static func inputWeightedSums(_ w: Tensor, by v: [Float], groups: Int) -> [Float] {
+    let per = w.count / w.shape[0]
+    var sums = [Float](repeating: 0, count: w.shape[0])
+    forEachInput(w, groups: groups) { index, channel, value in sums[index / per] += value * v[channel] }
+    return sums
+  }
+
   /// Visits every weight element with the global input channel it reads.
   static func forEachInput(_ w: Tensor, groups: Int, _ body: (Int, Int, Float) -> Void) {
     let out = w.shape[0], inPerGroup = w.shape[1]

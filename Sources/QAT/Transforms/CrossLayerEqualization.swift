@@ -14,7 +14,10 @@ import TensorCore
 /// A batch norm between the first layer and the activation stays in place: its γ and β carry
 /// the 1 / s_c (the range of the first layer is that of its BN-folded weight, with running
 /// statistics), so the transform is exact with live or frozen statistics. ReLU6 is not
-/// homogeneous (its clip at 6 would move) and stops a pair, as does any branch.
+/// homogeneous (its clip at 6 would move) and stops a pair unless `replaceReLU6` turns it into a
+/// ReLU first (as AIMET and the paper do for MobileNet v2); any branch stops a pair. Depthwise
+/// layers are channel-scalable like any other (one input channel per group), so
+/// Conv → DWConv → Conv chains equalize pair by pair over the rounds.
 public enum CrossLayerEqualization {
   /// One equalizable pair, by node index.
   public struct Pair: Equatable, Sendable {
@@ -23,14 +26,90 @@ public enum CrossLayerEqualization {
     public var second: Int
   }
 
+  /// What `run` did.
+  public struct Report: Sendable {
+    /// Equalized pairs, by node names.
+    public var pairs: [(first: String, second: String)] = []
+    /// Rounds run, and the largest |s − 1| of the last round (0 when converged exactly).
+    public var rounds = 0
+    public var lastChange: Float = 0
+    /// Per equalized layer: max / min of its per-output-channel weight ranges (BN-folded), before
+    /// and after.
+    public var spread: [(layer: String, before: Float, after: Float)] = []
+    /// ReLU6 nodes replaced by ReLU (replace_relu6).
+    public var replacedReLU6: [String] = []
+    /// Pairs whose first layer's bias moved into the second (high-bias absorption), with the
+    /// number of channels that moved.
+    public var absorbed: [(first: String, channels: Int)] = []
+  }
+
+  public struct Options: Sendable {
+    /// Largest number of rounds over all pairs (vai_q cle_steps); equalization stops earlier once
+    /// every scale of a round is within `tolerance` of 1.
+    public var steps = 10
+    public var tolerance: Float = 1e-4
+    /// Replace ReLU6 by ReLU first so pairs through it can be equalized (changes the float model).
+    public var replaceReLU6 = false
+    /// High-bias absorption after equalization (Nagel et al. 2019, section 4.2).
+    public var absorbHighBias = true
+    public init(steps: Int = 10) { self.steps = steps }
+  }
+
   /// Applies `steps` rounds of equalization over every pair (chains of more than two layers
   /// converge over the rounds; vai_q's cle_steps). Returns the pairs, by node names.
   @discardableResult
   public static func equalize(_ model: Model, steps: Int = 10) -> [(first: String, second: String)] {
-    precondition(steps >= 1, "CrossLayerEqualization: steps must be ≥ 1, got \(steps)")
+    var options = Options(steps: steps)
+    (options.tolerance, options.absorbHighBias) = (0, false)
+    return run(model, options).pairs
+  }
+
+  /// Optionally replaces ReLU6 by ReLU, equalizes every pair until the scales converge (at most
+  /// `options.steps` rounds), then absorbs high biases.
+  public static func run(_ model: Model, _ options: Options) -> Report {
+    precondition(options.steps >= 1, "CrossLayerEqualization: steps must be ≥ 1, got \(options.steps)")
+    var report = Report()
+    if options.replaceReLU6 { report.replacedReLU6 = replaceReLU6(in: model) }
     let found = pairs(in: model)
-    for _ in 0..<steps { for p in found { equalize(p, in: model) } }
-    return found.map { (model.nodes[$0.first].name, model.nodes[$0.second].name) }
+    let layers = Array(Set(found.map(\.first))).sorted()
+    let before = layers.map { foldedRanges(model, $0, found) }
+    for _ in 0..<options.steps {
+      report.rounds += 1
+      report.lastChange = found.map { equalize($0, in: model) }.max() ?? 0
+      if report.lastChange <= options.tolerance { break }
+    }
+    report.spread = zip(layers, before).map { i, r in (model.nodes[i].name, spreadOf(r), spreadOf(foldedRanges(model, i, found))) }
+    report.pairs = found.map { (model.nodes[$0.first].name, model.nodes[$0.second].name) }
+    if options.absorbHighBias {
+      for p in found { if let n = HighBiasAbsorption.absorb(p, in: model), n > 0 { report.absorbed.append((model.nodes[p.first].name, n)) } }
+    }
+    return report
+  }
+
+  /// ReLU6 activations (the fused relu6 form) become ReLU; returns their names.
+  public static func replaceReLU6(in model: Model) -> [String] {
+    model.nodes.indices.compactMap { i in
+      guard (model.nodes[i].layer as? any ActivationLayer)?.fusedActivation == .relu6 else { return nil }
+      model.replaceLayer(at: i, with: ReLU())
+      return model.nodes[i].name
+    }
+  }
+
+  /// max / min of the positive per-channel ranges (1 without any).
+  static func spreadOf(_ r: [Float]) -> Float {
+    let positive = r.filter { $0 > 0 }
+    guard let lo = positive.min(), let hi = positive.max() else { return 1 }
+    return hi / lo
+  }
+
+  /// The per-output-channel ranges of layer i, scaled by its batch norm when a pair has one.
+  static func foldedRanges(_ model: Model, _ i: Int, _ pairs: [Pair]) -> [Float] {
+    let layer = model.nodes[i].layer as! any ChannelScalable
+    var r = layer.outputChannelRanges()
+    if let b = pairs.first(where: { $0.first == i })?.batchNorm, let bn = model.nodes[b].layer as? any BatchNormalization {
+      r = zip(r, BatchNormFolding.affine(of: bn).scale).map { $0 * abs($1) }
+    }
+    return r
   }
 
   /// The pairs first layer [→ batch norm] [→ positively homogeneous activation] → second layer,
@@ -66,7 +145,9 @@ public enum CrossLayerEqualization {
     zip(r1, r2).map { a, b in a > 0 && b > 0 ? (a * b).squareRoot() / b : 1 }
   }
 
-  static func equalize(_ pair: Pair, in model: Model) {
+  /// Equalizes one pair; returns the largest |s − 1|.
+  @discardableResult
+  static func equalize(_ pair: Pair, in model: Model) -> Float {
     let first = model.nodes[pair.first].layer as! any ChannelScalable
     let second = model.nodes[pair.second].layer as! any ChannelScalable
     let bn = pair.batchNorm.map { model.nodes[$0].layer as! any BatchNormalization }
@@ -80,5 +161,6 @@ public enum CrossLayerEqualization {
       first.divideOutputChannels(by: s)
     }
     second.multiplyInputChannels(by: s)
+    return s.map { abs($0 - 1) }.max() ?? 0
   }
 }
