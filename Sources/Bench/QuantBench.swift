@@ -19,6 +19,12 @@ struct SharedModelData {
   }
   func model() throws -> Model { try Architecture.loadFloatModel(weights: root + "/models/resnet20.h5", architecture: "resnet20") }
 
+  /// A float model file (.h5 with its architecture, a swift-qat checkpoint, .onnx), or the shared ResNet-20.
+  func model(_ path: String?, arch: String?) throws -> Model {
+    guard let path else { return try model() }
+    return try ModelStore.load(path, architecture: arch).model
+  }
+
   /// The 512 calibration images of cifar10_calibration_512.txt, decoded and preprocessed.
   func calibrationBatches(batchSize: Int) throws -> [Tensor] {
     let loader = try CalibrationData(listFile: root + "/data/cifar10_calibration_512.txt").loader(preprocessing: .cifarResNet20, batchSize: batchSize)
@@ -64,17 +70,19 @@ struct CalibrateBench: ParsableCommand {
 struct SimulateBench: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "simulate",
-    abstract: "Images per second of the integer simulator on ResNet-20 W8A8 (test images decoded in memory first).")
+    abstract: "Images per second of the integer simulator on a W8A8 model (ResNet-20 by default; test images decoded in memory first), against the fake-quant model's inference in the same run.")
 
   @OptionGroup var options: BenchOptions
   @Option(help: "Shared data root (default $QAT_DATA or ../shared).") var dataRoot: String?
+  @Option(help: "Float model to quantize (.h5 with its architecture, .onnx; default the shared ResNet-20).") var model: String?
+  @Option(help: "Built-in architecture of --model .h5 weights.") var arch: String?
   @Option(help: "Test images to run.") var images = 10_000
   @Option(help: "Batch size.") var batch = 100
 
   func run() throws {
     options.apply()
     let data = try SharedModelData(dataRoot)
-    let qm = try Prepare.quantize(try data.model(), config: QuantizationConfig())
+    let qm = try Prepare.quantize(try data.model(model, arch: arch), config: QuantizationConfig())
     let calib = try data.calibrationBatches(batchSize: 128)
     try Calibration.calibrate(qm) { body in for b in calib { try body(b) } }
     let dir = NSTemporaryDirectory() + "qat-bench-deploy-\(ProcessInfo.processInfo.processIdentifier)"
@@ -95,8 +103,14 @@ struct SimulateBench: ParsableCommand {
     }
     let seconds = now() - t0
     let rate = Double(count) / seconds
-    emit([("name", "simulate"), ("images_per_s", rate), ("images", count), ("top1", 100 * Double(correct) / Double(count)),
-          ("target_images_per_s", 2000.0), ("ratio", rate / 2000), ("fbgemm_reference_images_per_s", 5300.0),
-          ("threads", options.threads), ("batch", batch)])
+    // reference in the same run: the fake-quant model's inference on the same batches
+    qm.model.setPhase(.inference)
+    let t1 = now()
+    qm.model.withoutGradients { for b in batches { _ = qm.model(b.images) } }
+    let fakeQuantRate = Double(count) / (now() - t1)
+    emit([("name", "simulate"), ("model", model ?? "resnet20"), ("images_per_s", rate), ("images", count),
+          ("top1", 100 * Double(correct) / Double(count)), ("fake_quant_images_per_s", fakeQuantRate),
+          ("ratio_to_fake_quant", rate / fakeQuantRate), ("target_images_per_s", 2000.0), ("ratio", rate / 2000),
+          ("fbgemm_reference_images_per_s", 5300.0), ("threads", options.threads), ("batch", batch)])
   }
 }

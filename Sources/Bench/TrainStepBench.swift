@@ -9,9 +9,10 @@ import Training
 struct TrainStepBench: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train-step",
-    abstract: "Median ms per ResNet-20 training step (forward + backward + SGD update, data in memory).")
+    abstract: "Median ms per training step of a built-in network (ResNet-20 by default; forward + backward + SGD update, data in memory).")
 
   @OptionGroup var options: BenchOptions
+  @Option(help: "Built-in architecture (\(Architecture.allCases.map(\.rawValue).joined(separator: ", "))).") var arch = "resnet20"
   @Option(help: "Batch size.") var batch = 128
   @Option(help: "Timed steps.") var steps = 20
   @Flag(help: "Also time forward, backward and update separately.") var breakdown = false
@@ -21,7 +22,7 @@ struct TrainStepBench: ParsableCommand {
 
   func run() throws {
     options.apply()
-    let model = CIFARResNet.resnet20(seed: 0)
+    let model = try Architecture.named(arch).make(seed: 0)
     model.setPhase(.training)
     let opt = SGD(model.parameters, learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4)
     var rng = RandomGenerator(seed: 1)
@@ -44,9 +45,14 @@ struct TrainStepBench: ParsableCommand {
       emit([("name", "train-step-breakdown"), ("forward_ms", fwd * 1e3), ("backward_ms", bwd * 1e3),
             ("update_ms", upd * 1e3), ("inference_forward_ms", inf * 1e3)])
     }
-    emit([("name", "train-step"), ("ms", seconds * 1e3), ("batch", batch), ("threads", options.threads),
-          ("reference_ms", 357.0), ("ratio", 357.0 / (seconds * 1e3)),
-          ("reference", "PyTorch 2.13 CPU float step, 2 threads, median (PLATFORM.md)")])
+    var fields: [(String, Any)] = [("name", "train-step"), ("arch", arch), ("ms", seconds * 1e3), ("batch", batch), ("threads", options.threads)]
+    if arch == "resnet20" {
+      fields += [("reference_ms", 357.0), ("ratio", 357.0 / (seconds * 1e3)),
+                 ("reference", "PyTorch 2.13 CPU float step, 2 threads, median (PLATFORM.md)")]
+    } else {
+      fields += [("reference", "run benchmarks/pytorch_reference.py --arch \(arch) in the same session")]
+    }
+    emit(fields)
     try dataPipeline(consumedPerSecond: Double(batch) / seconds)
   }
 

@@ -3,6 +3,9 @@ import TensorCore
 /// Operations of the deploy graph (the simulator switches over all of them exhaustively).
 public enum DeployOp: String, Codable, CaseIterable, Sendable {
   case input, conv2d, linear, add, sub, mul, concat
+  /// Transposed convolution: weight [in, out/groups, kh, kw]; `conv` holds stride, the padding cut
+  /// from the full output, dilation and groups; `output_padding` adds rows / columns at the end.
+  case convTranspose = "conv_transpose"
   case maxPool = "max_pool", avgPool = "avg_pool", globalAvgPool = "global_avg_pool"
   case relu, relu6, leakyRelu = "leaky_relu", hardSigmoid = "hard_sigmoid", hardSwish = "hard_swish"
   /// A function of the input code from a table in the payload ([1 or C, 2^bits]): activations
@@ -34,6 +37,7 @@ public struct DeployNode: Codable, Equatable, Sendable {
   public var shiftBias: Int?
   public var conv: ConvGeometry?
   public var kernel: [Int]?  // [KH, KW]
+  public var outputPadding: [Int]?  // conv_transpose: [H, W]
   // pooling
   public var pool: Pool2DGeometry?
   /// Average pooling as sum · multiplier / 2^shift (DPU); multiplier 1 and shift log2(area) when exact.
@@ -69,18 +73,19 @@ public struct DeployNode: Codable, Equatable, Sendable {
     case biasFractionalBits = "bias_fractional_bits", biasBits = "bias_bits"
     case shiftCut = "shift_cut", shiftBias = "shift_bias", poolMultiplier = "pool_multiplier", poolShift = "pool_shift"
     case padBefore = "pad_before", padAfter = "pad_after", padValue = "pad_value", perm, table
-    case shiftRead = "shift_read", shiftWrite = "shift_write"
+    case shiftRead = "shift_read", shiftWrite = "shift_write", outputPadding = "output_padding"
   }
 
   func validate(_ g: DeployGraph) throws {
     func need(_ ok: Bool, _ what: String) throws { if !ok { throw DeployError("node \(name) (\(op.rawValue)): \(what)") } }
     switch op {
     case .input: try need(inputs.isEmpty, "an input node takes no inputs")
-    case .conv2d, .linear:
+    case .conv2d, .linear, .convTranspose:
       try need(inputs.count == 1, "needs one input")
       try need(weight != nil && weightFractionalBits != nil && weightBits != nil, "needs a weight, its bits and position")
       try need(bias == nil || (biasFractionalBits != nil && biasBits != nil), "needs the bias bits and position")
-      if op == .conv2d { try need(conv != nil && kernel?.count == 2, "needs conv geometry and kernel size") }
+      if op != .linear { try need(conv != nil && kernel?.count == 2, "needs conv geometry and kernel size") }
+      if op == .convTranspose { try need(outputPadding?.count == 2 && outputPadding!.allSatisfy { $0 >= 0 }, "needs output_padding [H, W]") }
     case .add, .sub, .mul:
       try need(inputs.count == 2, "needs two inputs")
       if let a = g.tensors[inputs[0]]?.shape, let b = g.tensors[inputs[1]]?.shape, let y = g.tensors[output]?.shape {
@@ -110,6 +115,12 @@ public struct DeployNode: Codable, Equatable, Sendable {
       do { try c.validate(channels: x[0], height: x[1], width: x[2], outChannels: y[0], kernelH: k[0], kernelW: k[1]) } catch {
         throw DeployError("node \(name) (conv2d): \(error)")
       }
+    }
+    if op == .convTranspose, let k = kernel, let c = conv, let extra = outputPadding, let x = g.tensors[inputs[0]]?.shape, let y = g.tensors[output]?.shape {
+      try need(x.count == 3 && y.count == 3 && x[0] % c.groups == 0 && y[0] % c.groups == 0, "needs [C, H, W] tensors with channels divisible by the groups, got \(x) and \(y)")
+      let h = (x[1] - 1) * c.strideH - c.padTop - c.padBottom + c.dilationH * (k[0] - 1) + extra[0] + 1
+      let w = (x[2] - 1) * c.strideW - c.padLeft - c.padRight + c.dilationW * (k[1] - 1) + extra[1] + 1
+      try need(h == y[1] && w == y[2], "output \(y) does not match the transposed convolution of \(x) (\(h) x \(w))")
     }
     if op == .maxPool || op == .avgPool, let p = pool, let x = g.tensors[inputs[0]]?.shape {
       try need(x.count == 3, "needs a [C, H, W] input tensor, got \(x)")

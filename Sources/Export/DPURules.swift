@@ -32,7 +32,7 @@ public enum DPURules {
       let out = try p(n.output)
       let ins = try n.inputs.map(p)
       switch n.op {
-      case .conv2d, .linear:
+      case .conv2d, .linear, .convTranspose:
         let cut = n.weightFractionalBits! + ins[0] - out
         check(!options.shiftCut || (0...16).contains(cut), "shift_cut \(cut) outside [0, 16]")
         check(n.shiftCut == nil || n.shiftCut == cut, "shift_cut attribute \(n.shiftCut!) differs from the positions' \(cut)")

@@ -14,6 +14,16 @@ extension Conv2D: LowerableWeightBearing {
   }
 }
 
+extension ConvTranspose2D: LowerableWeightBearing {
+  public func lowerAttributes(_ context: LoweringContext) -> DeployNode {
+    var d = context.node(.convTranspose)
+    d.conv = geometry
+    d.kernel = [kernelSize.h, kernelSize.w]
+    d.outputPadding = [outputPadding.h, outputPadding.w]
+    return d
+  }
+}
+
 extension Linear: LowerableWeightBearing {
   public func lowerAttributes(_ context: LoweringContext) -> DeployNode { context.node(.linear) }
   public func exportProblem(inputShape: [Int]) -> String? {

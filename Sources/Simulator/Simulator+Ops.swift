@@ -18,6 +18,15 @@ extension Simulator {
     case .conv2d:
       return IntegerKernels.conv2d(args[0], weight: weights[node.name]!, packed: packed[node.name], bias: biases[node.name],
                                    geometry: node.conv!, activation: activation, output: format, rounding: rule)
+    case .convTranspose:
+      // a convolution of the zero-dilated, padded input with the flipped, regrouped weight
+      let c = node.conv!, k = node.kernel!, extra = node.outputPadding!
+      let x = IntegerShapes.dilateAndPad(args[0], stride: (c.strideH, c.strideW),
+                                         before: (c.dilationH * (k[0] - 1) - c.padTop, c.dilationW * (k[1] - 1) - c.padLeft),
+                                         after: (c.dilationH * (k[0] - 1) - c.padBottom + extra[0], c.dilationW * (k[1] - 1) - c.padRight + extra[1]))
+      let g = ConvGeometry(stride: (1, 1), padding: (0, 0, 0, 0), dilation: (c.dilationH, c.dilationW), groups: c.groups)
+      return IntegerKernels.conv2d(x, weight: weights[node.name]!, packed: packed[node.name], bias: biases[node.name],
+                                   geometry: g, activation: activation, output: format, rounding: rule)
     case .linear:
       return IntegerKernels.linear(args[0], weight: weights[node.name]!, packed: packed[node.name], bias: biases[node.name],
                                    activation: activation, output: format, rounding: rule)
@@ -72,6 +81,46 @@ extension Simulator {
 
 /// Index-only ops on integer codes (no arithmetic).
 enum IntegerShapes {
+  /// Transposed-convolution weight [in, out/groups, kh, kw] as the equivalent convolution's
+  /// [out, in/groups, kh, kw], each kernel flipped.
+  static func transposedConvolutionWeight(_ w: IntTensor, groups: Int) -> IntTensor {
+    let (cin, og, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+    let cg = cin / groups
+    var out = IntTensor(zeros: [og * groups, cg, kh, kw], format: w.format)
+    for c in 0..<cin {
+      let g = c / cg
+      for j in 0..<og {
+        for y in 0..<kh {
+          for x in 0..<kw {
+            out.codes[(((g * og + j) * cg + c - g * cg) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)] = w.codes[((c * og + j) * kh + y) * kw + x]
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  /// Inputs spread `stride` apart (zeros between), then `before` / `after` rows and columns of
+  /// zeros added (negative amounts crop).
+  static func dilateAndPad(_ x: IntTensor, stride: (Int, Int), before: (Int, Int), after: (Int, Int)) -> IntTensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let hu = (h - 1) * stride.0 + 1, wu = (w - 1) * stride.1 + 1
+    let ho = max(0, hu + before.0 + after.0), wo = max(0, wu + before.1 + after.1)
+    var out = IntTensor(zeros: [n, c, ho, wo], format: x.format)
+    for p in 0..<(n * c) {
+      for iy in 0..<h {
+        let oy = iy * stride.0 + before.0
+        guard oy >= 0 && oy < ho else { continue }
+        for ix in 0..<w {
+          let ox = ix * stride.1 + before.1
+          guard ox >= 0 && ox < wo else { continue }
+          out.codes[(p * ho + oy) * wo + ox] = x.codes[(p * h + iy) * w + ix]
+        }
+      }
+    }
+    return out
+  }
+
   /// out[i0, …, ik] = x[offset + Σ i·strides], row by row along the last axis (in parallel).
   static func gather(_ x: IntTensor, shape: [Int], offset: Int, strides: [Int]) -> IntTensor {
     var out = IntTensor(zeros: Shape(shape), format: x.format)

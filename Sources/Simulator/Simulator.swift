@@ -23,7 +23,7 @@ public final class Simulator: @unchecked Sendable {
     try graph.validate()
     self.graph = graph
     var w: [String: IntTensor] = [:], b: [String: IntTensor] = [:], p: [String: IntegerKernels.PackedWeights] = [:]
-    for node in graph.nodes where node.op == .conv2d || node.op == .linear {
+    for node in graph.nodes where node.op == .conv2d || node.op == .linear || node.op == .convTranspose {
       guard let name = node.weight, let e = payload[name], let bits = node.weightBits, let f = node.weightFractionalBits else {
         throw DeployError("node \(node.name): weight \(node.weight ?? "?") missing from the payload")
       }
@@ -39,7 +39,20 @@ public final class Simulator: @unchecked Sendable {
       guard shape.rank == 4, shape.count == e.values.count else {
         throw DeployError("node \(node.name): weight shape \(e.shape) does not fit \(e.values.count) values")
       }
-      let wt = IntTensor(shape: shape, codes: e.values.map { Int16($0) }, format: FixedPointFormat(bits: bits, fractionalBits: f))
+      var wt = IntTensor(shape: shape, codes: e.values.map { Int16($0) }, format: FixedPointFormat(bits: bits, fractionalBits: f))
+      if node.op == .convTranspose {
+        guard let groups = node.conv?.groups, shape[0] % groups == 0 else { throw DeployError("node \(node.name): weight \(e.shape) does not fit its groups") }
+        wt = IntegerShapes.transposedConvolutionWeight(wt, groups: groups)
+        shape = wt.shape
+      }
+      if node.op != .linear {
+        // the weight, as a convolution's [out, in/groups, kh, kw], against the tensors it maps
+        let x = graph.tensors[node.inputs[0]]?.shape ?? [], y = graph.tensors[node.output]?.shape ?? []
+        let groups = node.conv?.groups ?? 1
+        guard x.count == 3, y.count == 3, shape[1] * groups == x[0], shape[0] == y[0], node.kernel == [shape[2], shape[3]] else {
+          throw DeployError("node \(node.name): weight \(e.shape) does not map input \(x) to output \(y) with \(groups) group(s) and kernel \(node.kernel ?? [])")
+        }
+      }
       w[node.name] = wt
       p[node.name] = IntegerKernels.pack(wt, groups: node.conv?.groups ?? 1)
       if let bn = node.bias {

@@ -160,6 +160,31 @@ func calibratedNet(_ config: QuantizationConfig, seed: UInt64 = 1, leaky: Bool =
     }
   }
 
+  /// Transposed convolutions (strided, padded, output padding, grouped, dilated) export as the DPU's
+  /// conv_transpose and simulate bit-exactly.
+  @Test(arguments: [(2, 1, 1, 1, 1), (2, 0, 0, 2, 1), (3, 2, 2, 1, 2)])
+  func transposedConvolutionsAreBitExact(stride: Int, padding: Int, outputPadding: Int, groups: Int, dilation: Int) throws {
+    var b = ModelBuilder(seed: 4)
+    var x = b.input(shape: [2, 5, 5])
+    x = b.conv2d("conv", x, 2, 4, kernel: 1)
+    var rng = RandomGenerator(seed: 8)
+    let up = ConvTranspose2D(weight: Tensor.normal([4, 6 / groups, 3, 3], std: 0.3, using: &rng), bias: Tensor.normal([6], std: 0.1, using: &rng),
+                             geometry: ConvGeometry(stride: (stride, stride), padding: (padding, padding, padding, padding),
+                                                    dilation: (dilation, dilation), groups: groups),
+                             outputPadding: (outputPadding, outputPadding))
+    x = b.add("up", up, x)
+    x = b.add("relu", ReLU(), x)
+    let qm = try Prepare.quantize(b.build(output: x), config: QuantizationConfig())
+    let batch = randomTensor([3, 2, 5, 5], seed: 5, low: -2, high: 2)
+    try Calibration.calibrate(qm) { body in try body(batch) }
+    let dir = TestData.temporaryDirectory("convtranspose")
+    try Exporter.export(qm, to: dir)
+    let sim = try Simulator(directory: dir)
+    #expect(sim.graph.nodes.map(\.op) == [.input, .conv2d, .convTranspose])
+    let report = try BitExactCheck.compare(qm, sim, batch: batch)
+    #expect(report.tensorsCompared == 3 && report.mismatchedTensors.isEmpty, "\(report.firstMismatch ?? "-")")
+  }
+
   /// A sigmoid on a quantized tensor exports as a table of its output codes, bit-exact.
   @Test func pointwiseFunctionsExportAsTables() throws {
     var b = ModelBuilder(seed: 1)
