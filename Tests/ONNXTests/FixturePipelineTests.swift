@@ -1,5 +1,6 @@
 import DeployFormat
 import Export
+import Autograd
 import Foundation
 import Layers
 import QAT
@@ -78,5 +79,63 @@ import Training
     var seen = Set<DeployOp>()
     for name in Fixtures.names { seen.formUnion(try Self.run(name).0.nodes.map(\.op)) }
     #expect(Set(DeployOp.allCases).subtracting(seen).isEmpty, "never exported: \(Set(DeployOp.allCases).subtracting(seen).map(\.rawValue).sorted())")
+  }
+
+  /// Every pass on graphs we did not write: CLE with ReLU6 replaced, each calibration method,
+  /// per-role widths and nodes_bit, AdaRound, bias correction, export, the simulator bit-exact, and
+  /// dump / compare over its per-node integer results.
+  @Test(.enabled(if: Fixtures.present, Fixtures.skip),
+        arguments: [("mobilenet_v2", "min-diffs"), ("mobilenet_v3", "entropy"), ("inception", "percentile"),
+                    ("squeeze_excite", "mse"), ("unet", "min-max"), ("vgg", "non-overflow")])
+  func everyPassOnAnyGraph(_ name: String, _ method: String) throws {
+    let entry = try Fixtures.manifest().first { $0.name == name }!
+    let model = try ONNXImporter.load(path: Fixtures.directory + "/\(name).onnx").model
+    var options = CrossLayerEqualization.Options()
+    options.replaceReLU6 = true
+    let cle = CrossLayerEqualization.run(model, options)
+    var config = QuantizationConfig()
+    config.method = CalibrationMethod.named(method)!
+    (config.weightBit, config.firstLayerBit, config.lastLayerBit) = (6, 8, 8)
+    if let conv = model.nodes.first(where: { ($0.layer as? any WeightBearing)?.isDepthwise == true || $0.layer is Conv2D })?.name {
+      config.nodesBit = [conv + ".weight": 4]
+    }
+    let qm = try Prepare.quantize(model, config: config)
+    let batches = (0..<3).map { Self.batch(entry, seed: 300 + UInt64($0)) }
+    try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
+    ShiftConstraints.enforce(qm)
+    var rounding = AdaRound.Options()
+    (rounding.iterations, rounding.batchSize) = (20, 4)
+    let ada = try AdaRound.apply(qm, batches: batches, options: rounding)
+    let correction = try BiasCorrection.correct(qm) { body in for b in batches { try body(b) } }
+    #expect(!ada.layers.isEmpty && !correction.corrected.isEmpty)
+    let dir = TestData.temporaryDirectory("fixture-all-\(name)")
+    try Exporter.export(qm, to: dir)
+    let sim = try Simulator(directory: dir)
+    let x = Self.batch(entry, seed: 99)
+    let report = try BitExactCheck.compare(qm, sim, batch: x)
+    #expect(report.tensorsCompared == sim.graph.nodes.count && report.mismatchedTensors.isEmpty,
+            "\(name): \(report.firstMismatch ?? "-") (CLE pairs \(cle.pairs.count))")
+    // dump the simulator's per-node results, and the fake-quant model's as codes; compare them
+    let (a, b) = (TestData.temporaryDirectory("dump-sim-\(name)"), TestData.temporaryDirectory("dump-fq-\(name)"))
+    try Dump.write(try sim.run([x], keepAll: true), graph: sim.graph, index: 0, to: a)
+    var fakeQuant: [String: IntTensor] = [:]
+    qm.model.setPhase(.inference)
+    _ = qm.model.withoutGradients {
+      qm.model.forward([x]) { i, t in
+        let tensor = qm.activationQuantizer(atNode: i)?.label ?? qm.model.nodes[i].name
+        if let f = sim.graph.tensors[tensor]?.format, let codes = try? IntTensor(onGrid: t.rowMajor, format: f) { fakeQuant[tensor] = codes }
+      }
+    }
+    try Dump.write(fakeQuant, graph: sim.graph, index: 0, to: b)
+    var comparison = try DumpComparison.compare(reference: a, actual: b, graph: sim.graph)
+    #expect(comparison.rows.count == sim.graph.nodes.count && comparison.firstDivergence == nil, "\(comparison.missing)")
+    // one changed code in the middle of the graph is found and named
+    let victim = sim.graph.nodes[sim.graph.nodes.count / 2].output
+    var changed = fakeQuant[victim]!
+    changed.codes[0] = changed.codes[0] == changed.format.qmax ? changed.codes[0] - 1 : changed.codes[0] + 1
+    fakeQuant[victim] = changed
+    try Dump.write(fakeQuant, graph: sim.graph, index: 0, to: b)
+    comparison = try DumpComparison.compare(reference: a, actual: b, graph: sim.graph)
+    #expect(comparison.firstDivergence == victim)
   }
 }
