@@ -1,9 +1,11 @@
 """Same-machine PyTorch reference figures for qat-bench (optional; needs `pip install torch`).
 
 Measures, with the same model, batch and thread count as qat-bench:
-  train-step  median ms per ResNet-20 float training step (forward + backward + SGD update)
-  qat-step    median ms per eager-mode QAT step (default x86 qconfig, Conv+BN+ReLU fused)
-Usage: python benchmarks/pytorch_reference.py [--threads 2] [--batch 128] [--steps 20]
+  train-step  median ms per float training step (forward + backward + SGD update)
+  qat-step    median ms per eager-mode QAT step (default x86 qconfig, Conv+BN(+ReLU) fused)
+for ResNet-20 or (--arch mobilenetv2) the MobileNet-v2-style CIFAR network of
+Sources/Layers/Zoo/CIFARMobileNetV2.swift.
+Usage: python benchmarks/pytorch_reference.py [--arch resnet20|mobilenetv2] [--threads 2] [--batch 128] [--steps 20]
 """
 import argparse
 import json
@@ -60,6 +62,57 @@ class ResNet20(nn.Module):
         return self.dequant(self.linear(x))
 
 
+def conv_bn(cin, cout, k, stride, groups, relu6):
+    layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+    return nn.Sequential(*(layers + ([nn.ReLU6()] if relu6 else [])))
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, t, stride):
+        super().__init__()
+        hidden = cin * t
+        self.expand = conv_bn(cin, hidden, 1, 1, 1, True) if t != 1 else None
+        self.dw = conv_bn(hidden, hidden, 3, stride, hidden, True)
+        self.project = conv_bn(hidden, cout, 1, 1, 1, False)
+        self.residual = stride == 1 and cin == cout
+        self.add = torch.ao.nn.quantized.FloatFunctional()
+
+    def forward(self, x):
+        y = self.expand(x) if self.expand is not None else x
+        y = self.project(self.dw(y))
+        return self.add.add(y, x) if self.residual else y
+
+
+class MobileNetV2(nn.Module):
+    """The same stages as CIFARMobileNetV2.swift: (t, c, n, s)."""
+    STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 2, 2), (6, 96, 1, 1)]
+
+    def __init__(self, quant=False):
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub() if quant else nn.Identity()
+        self.dequant = torch.ao.quantization.DeQuantStub() if quant else nn.Identity()
+        blocks, c = [conv_bn(3, 32, 3, 1, 1, True)], 32
+        for t, cout, n, s in self.STAGES:
+            for i in range(n):
+                blocks.append(InvertedResidual(c, cout, t, s if i == 0 else 1))
+                c = cout
+        blocks.append(conv_bn(c, 256, 1, 1, 1, True))
+        self.features = nn.Sequential(*blocks)
+        self.classifier = nn.Linear(256, 10)
+
+    def forward(self, x):
+        x = self.features(self.quant(x))
+        return self.dequant(self.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1)))
+
+    def fusions(self):
+        """Conv+BN pairs (ReLU6 is not fusable in eager mode)."""
+        out = []
+        for name, m in self.named_modules():
+            if isinstance(m, nn.Sequential) and len(m) >= 2 and isinstance(m[0], nn.Conv2d) and isinstance(m[1], nn.BatchNorm2d):
+                out.append([f"{name}.0", f"{name}.1"])
+        return out
+
+
 def time_steps(model, x, y, steps):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     times = []
@@ -75,6 +128,7 @@ def time_steps(model, x, y, steps):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", choices=["resnet20", "mobilenetv2"], default="resnet20")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
@@ -83,19 +137,23 @@ def main():
     torch.manual_seed(0)
     x = torch.randn(a.batch, 3, 32, 32)
     y = torch.randint(0, 10, (a.batch,))
-    model = ResNet20().train()
+    net = MobileNetV2 if a.arch == "mobilenetv2" else ResNet20
+    model = net().train()
     float_ms = time_steps(model, x, y, a.steps)
-    print(json.dumps({"name": "pytorch-train-step", "ms": round(float_ms, 1), "torch": torch.__version__,
+    print(json.dumps({"name": "pytorch-train-step", "arch": a.arch, "ms": round(float_ms, 1), "torch": torch.__version__,
                       "threads": a.threads, "batch": a.batch}))
-    q = ResNet20(quant=True).train()
-    fuse = [["conv1", "bn1", "relu"]]
-    for i in range(9):
-        fuse += [[f"layers.{i}.conv1", f"layers.{i}.bn1", f"layers.{i}.relu1"], [f"layers.{i}.conv2", f"layers.{i}.bn2"]]
+    q = net(quant=True).train()
+    if a.arch == "mobilenetv2":
+        fuse = q.fusions()
+    else:
+        fuse = [["conv1", "bn1", "relu"]]
+        for i in range(9):
+            fuse += [[f"layers.{i}.conv1", f"layers.{i}.bn1", f"layers.{i}.relu1"], [f"layers.{i}.conv2", f"layers.{i}.bn2"]]
     q = torch.ao.quantization.fuse_modules_qat(q, fuse)
     q.qconfig = torch.ao.quantization.get_default_qat_qconfig("x86")
     torch.ao.quantization.prepare_qat(q, inplace=True)
     qat_ms = time_steps(q, x, y, a.steps)
-    print(json.dumps({"name": "pytorch-qat-step", "ms": round(qat_ms, 1), "float_ms": round(float_ms, 1),
+    print(json.dumps({"name": "pytorch-qat-step", "arch": a.arch, "ms": round(qat_ms, 1), "float_ms": round(float_ms, 1),
                       "ratio": round(qat_ms / float_ms, 3), "torch": torch.__version__, "threads": a.threads}))
 
 

@@ -7,18 +7,19 @@ import Glibc
 struct KernelsBench: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "kernels",
-    abstract: "GEMM, convolution (ResNet-20 shapes, batch 128) and elementwise throughput.")
+    abstract: "GEMM, convolution (ResNet-20 shapes; depthwise and pointwise shapes of the MobileNet-v2-style CIFAR network; batch 128) and elementwise throughput.")
 
   @OptionGroup var options: BenchOptions
   @Option(help: "Batch size for the convolution shapes.") var batch = 128
-  @Option(help: "Groups to run: gemm, conv, intconv, elementwise (comma-separated; default all).")
-  var only: String = "gemm,conv,intconv,elementwise"
+  @Option(help: "Groups to run: gemm, conv, depthwise, intconv, elementwise (comma-separated; default all).")
+  var only: String = "gemm,conv,depthwise,intconv,elementwise"
 
   func run() {
     options.apply()
     let groups = Set(only.split(separator: ",").map(String.init))
     if groups.contains("gemm") { gemm(); settle() }
     if groups.contains("conv") { convolutions(); settle() }
+    if groups.contains("depthwise") { mobileNetConvolutions(); settle() }
     if groups.contains("intconv") { integerConvolutions(); settle() }
     if groups.contains("elementwise") { elementwise() }
   }
@@ -129,6 +130,54 @@ struct KernelsBench: ParsableCommand {
     }
     let geo = Glibc.exp(ratios.map { Glibc.log($0) }.reduce(0, +) / Double(ratios.count))
     emit([("name", "conv-geomean"), ("ratio", geo), ("min_ratio", ratios.min() ?? 0)])
+  }
+
+  /// The depthwise 3×3 and pointwise 1×1 convolutions of CIFARMobileNetV2 (forward, backward-data,
+  /// backward-weight), against two limits measured in the same run: the time cblas_sgemm needs for
+  /// the same FLOPs (at the rate of a 512×512×512 sgemm), and a memcpy moving the bytes the
+  /// direction reads and writes (half read, half written). The row names the larger — the real
+  /// limit — and its ratio is that time over ours.
+  func mobileNetConvolutions() {
+    // (name, Cin, Cout, H, stride, groups)
+    let layers: [(String, Int, Int, Int, Int, Int)] = [
+      ("dw32-32", 32, 32, 32, 1, 32), ("dw96-32-s2", 96, 96, 32, 2, 96), ("dw144-16", 144, 144, 16, 1, 144),
+      ("dw144-16-s2", 144, 144, 16, 2, 144), ("dw192-8", 192, 192, 8, 1, 192), ("dw384-4", 384, 384, 4, 1, 384),
+      ("pw16-96-32", 16, 96, 32, 1, 1), ("pw96-24-16", 96, 24, 16, 1, 1), ("pw24-144-16", 24, 144, 16, 1, 1),
+      ("pw192-32-8", 192, 32, 8, 1, 1), ("pw64-384-4", 64, 384, 4, 1, 1), ("pw96-256-4", 96, 256, 4, 1, 1),
+    ]
+    let peak = 2.0 * 512 * 512 * 512 / sgemmSeconds(m: 512, n: 512, k: 512)  // FLOP/s
+    var ratios: [Double] = []
+    for (name, cin, cout, h, s, groups) in layers {
+      var rng = RandomGenerator(seed: 2)
+      let k = groups > 1 ? 3 : 1
+      let g = ConvGeometry(stride: s, padding: k / 2, groups: groups)
+      let x = Tensor.uniform([batch, cin, h, h], low: -1, high: 1, using: &rng)
+      let w = Tensor.uniform([cout, cin / groups, k, k], low: -1, high: 1, using: &rng)
+      let yShape = g.outputShape(input: x.shape, weight: w.shape)
+      let gy = Tensor.uniform(yShape, low: -1, high: 1, using: &rng)
+      let flops = 2.0 * Double(cout * batch * yShape[2] * yShape[3] * k * k * cin / groups)
+      let bytes = (x.count + gy.count) * 4  // every direction reads or writes x and y once
+      let src = [Float](repeating: 1, count: bytes / 8)
+      var dst = [Float](repeating: 0, count: src.count)
+      let directions: [(String, () -> Void)] = [
+        ("fwd", { _ = Kernels.conv2d(x, weight: w, geometry: g) }),
+        ("bwd-data", { _ = Kernels.conv2dBackwardData(gy, weight: w, inputShape: x.shape, geometry: g) }),
+        ("bwd-weight", { _ = Kernels.conv2dBackwardWeights(gy, input: x, weightShape: w.shape, geometry: g, withBias: false) }),
+      ]
+      for (kind, body) in directions {
+        let (copy, t) = interleavedMedianSeconds(repeats: options.repeats, reference: {
+          src.withUnsafeBytes { s in _ = dst.withUnsafeMutableBytes { memcpy($0.baseAddress!, s.baseAddress!, s.count) } }
+        }, ours: body)
+        let compute = flops / peak
+        let limit = max(compute, copy)
+        ratios.append(limit / t)
+        emit([("name", "conv-\(kind)-\(name)"), ("gflops", flops / t / 1e9), ("ms", t * 1e3), ("sgemm_time_ms", compute * 1e3),
+              ("memcpy_ms", copy * 1e3), ("limit", compute >= copy ? "sgemm" : "memory"), ("ratio", limit / t),
+              ("batch", batch), ("threads", options.threads)])
+      }
+    }
+    let geo = Glibc.exp(ratios.map { Glibc.log($0) }.reduce(0, +) / Double(ratios.count))
+    emit([("name", "mobilenet-conv-geomean"), ("ratio", geo), ("min_ratio", ratios.min() ?? 0), ("sgemm_peak_gflops", peak / 1e9)])
   }
 
   func elementwise() {

@@ -28,6 +28,7 @@ struct TrainingOptions: ParsableArguments {
   @Flag(help: "Continue from --checkpoint if it exists (bitwise as if never interrupted).") var resume = false
   @Option(help: "Stop after this epoch (resume later with --resume; for runs split across jobs).") var stopAfterEpoch: Int?
   @Option(help: "Where the trained model goes: float weights (.h5), or the quantized-model directory of a QAT run.") var output: String?
+  @Flag(help: "QAT even when nodes have no integer form in the deploy format (fake-quant evaluation only).") var skipExportCheck = false
   @Flag(help: "Print one JSON object per epoch and one at the end.") var json = false
 
   func validate() throws {
@@ -53,7 +54,7 @@ struct TrainingOptions: ParsableArguments {
     (o.epochs, o.optimizer, o.learningRate, o.momentum) = (epochs, TrainingRun.OptimizerKind(rawValue: optimizer)!, learningRate, momentum)
     (o.weightDecay, o.schedule, o.freezeBNAt, o.freezeRangesAt) = (weightDecay, schedule, freezeBnAt, freezeRangesAt)
     (o.rangeLearning, o.distillWeight, o.distillTemperature) = (QuantSpec.Learning(rawValue: rangeLearning)!, distillWeight, distillTemperature)
-    (o.checkpoint, o.resume, o.stopAfterEpoch) = (checkpoint, resume, stopAfterEpoch)
+    (o.checkpoint, o.resume, o.stopAfterEpoch, o.allowUnexportable) = (checkpoint, resume, stopAfterEpoch, skipExportCheck)
     return o
   }
 

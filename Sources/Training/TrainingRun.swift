@@ -1,4 +1,5 @@
 import Datasets
+import Export
 import Foundation
 import Layers
 import QAT
@@ -39,6 +40,8 @@ public struct TrainingRun {
     public var resume = false
     /// End after this epoch (the checkpoint then resumes the rest; for runs split across jobs).
     public var stopAfterEpoch: Int?
+    /// QAT of a graph with nodes the deploy format cannot express (fake-quant evaluation only).
+    public var allowUnexportable = false
     /// Progress bar label prefix (nil: no bar).
     public var progress: String? = "epoch"
     public init() {}
@@ -92,6 +95,13 @@ public struct TrainingRun {
       try s.calibrate(calibration)
       if options.rangeLearning != .none { try s.enableRangeLearning(options.rangeLearning) }
       session = s
+    }
+    if let session, !options.allowUnexportable {
+      let bad = Exporter.unsupportedNodes(session.quantized)
+      guard bad.isEmpty else {
+        throw TrainingError("no exact integer form in the deploy format: " + bad.map { "\($0.node): \($0.reason)" }.joined(separator: "; ")
+                            + " (keep them in float with ignore_nodes / output_nodes, or allow it for fake-quant evaluation only)")
+      }
     }
     let network = session?.model ?? model.model
     let groups = session?.parameterGroups(weightDecay: options.weightDecay, rangeLearningRateScale: options.rangeLearningRateScale)

@@ -95,4 +95,24 @@ import Training
     let report = try BitExactCheck.compare(session.quantized, try Simulator(directory: deploy), batch: calibrationBatches[0])
     #expect(report.tensorsCompared > 0 && report.mismatchedTensors.isEmpty)
   }
+
+  /// QAT of a graph the deploy format cannot express stops before training, naming the nodes.
+  @Test(.enabled(if: Fixtures.present, Fixtures.skip)) func qatRefusesUnexportableGraphsUpFront() throws {
+    let folder = try Self.imageFolder()
+    let file = try ONNXFile(path: Fixtures.directory + "/heads.onnx")
+    let loaded = LoadedModel(model: try ONNXImporter.load(file).model, quantized: nil, source: .onnx(file, inputDims: [:]), preprocessing: nil)
+    let preprocessing = Preprocessing(dims: [3, 16, 16])
+    var run = TrainingRun(model: loaded, train: try CIFARData.trainingLoader(directory: folder, batchSize: 8, seed: 0, augmentation: nil,
+                                                                             workers: 1, preprocessing: preprocessing))
+    run.quantization = QuantizationConfig()
+    var it = try CalibrationData(directory: folder).loader(preprocessing: preprocessing, batchSize: 10).batches(epoch: 0)
+    while let b = try it.next() { run.calibration.append(b.images) }
+    run.options.progress = nil
+    do {
+      _ = try run.run()
+      Issue.record("QAT of a graph with a softmax started")
+    } catch let e as TrainingError {
+      #expect("\(e)".contains("Softmax_21") && "\(e)".contains("Sub_16"), "\(e)")
+    }
+  }
 }

@@ -129,6 +129,11 @@ struct QATRecipe: ParsableCommand {
                                    "absorbed_layers": cle.absorbed.count, "float_top1_after": equalizedTop1])
     }
     let session = try QATSession(model: float, config: config)
+    let unsupported = Exporter.unsupportedNodes(session.quantized)
+    guard unsupported.isEmpty else {
+      throw ValidationError("no exact integer form in the deploy format (the recipe exports at the end): "
+                            + unsupported.map { "\($0.node): \($0.reason)" }.joined(separator: "; "))
+    }
     var calib: [Tensor] = []
     var it = try CalibrationData(listFile: root + "/data/cifar10_calibration_512.txt").loader(preprocessing: .cifarResNet20).batches(epoch: 0)
     while let b = try it.next() { calib.append(b.images) }
