@@ -1,21 +1,35 @@
 import ArgumentParser
 import Export
 import Foundation
+import ONNX
 import QAT
 import Training
 
 struct ExportCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "export",
-    abstract: "Write the deploy graph (deploy.json + integer weights.h5) and quant_info.json / int8.json / xfdnn.json of a quantized model.")
+    abstract: "Write the deploy graph (deploy.json + integer weights.h5) and quant_info.json / int8.json / xfdnn.json of a quantized model, or a float model as ONNX.")
 
-  @Option(help: "Quantized-model directory written by `qat quantize`.") var model: String
-  @Option(help: "Deploy directory to write.") var outputDir: String
+  enum Format: String, ExpressibleByArgument, CaseIterable { case deploy, onnx }
+
+  @Option(help: "Quantized-model directory written by `qat quantize` (deploy), or a float model: .onnx, or .h5 weights (onnx).") var model: String
+  @Option(help: "Directory to write (deploy: the deploy graph; onnx: model.onnx).") var outputDir: String
+  @Option(help: "deploy (the integer deploy graph of a quantized model) or onnx (a float model as ONNX).") var format: Format = .deploy
+  @Option(help: "ONNX opset of --format onnx (13–19).") var opset = 17
+  @Option(help: "Architecture of float .h5 weights that do not name it.") var arch: String?
   @Flag(help: "Print one JSON object.") var json = false
   @OptionGroup var common: CommonOptions
 
+  func validate() throws {
+    if format != .onnx && opset != 17 { throw ValidationError("--opset applies to --format onnx") }
+    guard ONNXWriter.supportedOpsets.contains(opset) else {
+      throw ValidationError("--opset \(opset): the ONNX writer writes opsets \(ONNXWriter.supportedOpsets.lowerBound)–\(ONNXWriter.supportedOpsets.upperBound)")
+    }
+  }
+
   func run() throws {
     try common.apply()
+    if format == .onnx { return try exportONNX() }
     guard QuantizedModel.isQuantizedDirectory(model) else {
       if model.lowercased().hasSuffix(".onnx") {
         throw ValidationError("\(model) is a float ONNX model; quantize it first (qat quantize --model \(model) ... --output-dir DIR) and export DIR")
@@ -31,6 +45,26 @@ struct ExportCommand: ParsableCommand {
     } else {
       print("exported \(report.nodes) nodes, \(report.tensors) tensors to \(outputDir)")
       for a in report.adjustments { print("  adjusted \(a.node) \(a.tensor): position \(a.from) -> \(a.to) (\(a.reason))") }
+    }
+  }
+
+  /// A float model (ONNX or weights) written back as ONNX: same node and initializer names.
+  func exportONNX() throws {
+    guard !QuantizedModel.isQuantizedDirectory(model) else {
+      throw ValidationError("--format onnx writes a float model (.onnx or .h5); \(model) is a quantized-model directory: export it with --format deploy")
+    }
+    let loaded = try ModelStore.load(model, architecture: arch)
+    try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+    let path = outputDir + "/model.onnx"
+    let t0 = Date()
+    try ModelStore.saveONNX(loaded.model, source: loaded.source, opset: opset, to: path)
+    let seconds = Date().timeIntervalSince(t0)
+    let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    if json {
+      try printJSON(["output": path, "nodes": loaded.model.nodes.count, "parameters": loaded.model.parameters.reduce(0) { $0 + $1.value.count },
+                     "opset": opset, "bytes": bytes, "seconds": seconds])
+    } else {
+      print("wrote \(path): \(loaded.model.nodes.count) nodes, opset \(opset), \(bytes) bytes in \(String(format: "%.2f", seconds)) s")
     }
   }
 }

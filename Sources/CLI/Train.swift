@@ -27,7 +27,7 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "Checkpoint written after every epoch.") var checkpoint: String?
   @Flag(help: "Continue from --checkpoint if it exists (bitwise as if never interrupted).") var resume = false
   @Option(help: "Stop after this epoch (resume later with --resume; for runs split across jobs).") var stopAfterEpoch: Int?
-  @Option(help: "Where the trained model goes: float weights (.h5), or the quantized-model directory of a QAT run.") var output: String?
+  @Option(help: "Where the trained model goes: float weights (.h5) or ONNX (.onnx), or the quantized-model directory of a QAT run.") var output: String?
   @Flag(help: "QAT even when nodes have no integer form in the deploy format (fake-quant evaluation only).") var skipExportCheck = false
   @Flag(help: "Print one JSON object per epoch and one at the end.") var json = false
 
@@ -83,6 +83,9 @@ struct TrainingOptions: ParsableArguments {
         print("epoch \(e.epoch): loss \(String(format: "%.4f", e.train.meanLoss)), train \(String(format: "%.2f", e.train.trainAccuracy)) %"
               + (e.testTop1.map { ", test \(String(format: "%.2f", $0)) %" } ?? ""))
       }
+    }
+    if let output, output.lowercased().hasSuffix(".onnx"), run.model.quantized != nil || run.quantization != nil {
+      throw ValidationError("--output \(output): a QAT run writes a quantized-model directory (then qat export), not a float ONNX file")
     }
     let result = try run.run()
     if let output {

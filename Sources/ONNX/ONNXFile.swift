@@ -52,6 +52,9 @@ public struct ONNXFile {
 
   var graph: Onnx_GraphProto { proto.graph }
 
+  /// The graph's output value names, in order.
+  public var outputNames: [String] { proto.graph.output.map(\.name) }
+
   /// The bytes of a regular file, refusing FIFOs, devices, folders and files over `limit` before
   /// reading (a FIFO would block in open).
   static func readRegularFile(_ path: String, limit: Int, what: String) throws -> Data {

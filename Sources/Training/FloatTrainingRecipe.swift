@@ -20,6 +20,8 @@ public struct FloatTrainingRecipe {
   public var threads = 2
   public var checkpoint: String?
   public var output: String?
+  /// The final model as ONNX as well.
+  public var onnx: String?
 
   public init(recipe: String, architecture: Architecture, dataRoot: String) {
     (self.recipe, self.architecture, self.dataRoot) = (recipe, architecture, dataRoot)
@@ -58,5 +60,6 @@ public struct FloatTrainingRecipe {
     RecipeSupport.report("result", ["recipe": recipe, "architecture": architecture.rawValue, "final_top1": final.top1, "epochs": epochs,
                                     "wall_seconds": RecipeSupport.round3(monotonicSeconds() - t0), "seed": seed])
     if let output { try Checkpoint.save(model, attributes: attributes, to: output) }
+    if let onnx { try ModelStore.saveONNX(model, source: .architecture(architecture), to: onnx) }
   }
 }

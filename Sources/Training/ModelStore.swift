@@ -101,8 +101,10 @@ public enum ModelStore {
   }
 
   /// Writes float weights that load back on their own: the architecture's name as an attribute,
-  /// or the graph itself inside the checkpoint.
+  /// or the graph itself inside the checkpoint; a `.onnx` path gets the model as an ONNX file
+  /// (an imported model keeps its output names).
   public static func saveFloat(_ model: Model, source: GraphSource, attributes: [String: String] = [:], to path: String) throws {
+    if path.lowercased().hasSuffix(".onnx") { return try saveONNX(model, source: source, to: path) }
     var attributes = attributes
     switch source {
     case .architecture(let a):
@@ -112,6 +114,14 @@ public enum ModelStore {
       if !dims.isEmpty { attributes["input_dims"] = String(decoding: try JSONEncoder().encode(dims), as: UTF8.self) }
       try Checkpoint.save(model, attributes: attributes, graph: [UInt8](try file.selfContainedBytes()), to: path)
     }
+  }
+
+  /// Writes a float model as ONNX (opset 17 unless given).
+  public static func saveONNX(_ model: Model, source: GraphSource, opset: Int = 17, to path: String) throws {
+    var options = ONNXWriter.Options()
+    options.opset = opset
+    if case .onnx(let file, _) = source, file.outputNames.count == model.outputNodes.count { options.outputNames = file.outputNames }
+    try ONNXWriter.write(model, to: path, options: options)
   }
 
   static func storedInputDims(_ path: String) throws -> [String: [Int]] {

@@ -13,6 +13,7 @@ public struct FloatTrainingOptions: ParsableArguments {
   @Option public var threads = 2
   @Option(help: "Checkpoint after every epoch (and resume from it if it exists).") public var checkpoint: String?
   @Option(help: "Write the final weights here (.h5).") public var output: String?
+  @Option(help: "Write the final model as ONNX here (opset 17) as well.") public var onnx: String?
 
   public init() {}
 
@@ -24,7 +25,7 @@ public struct FloatTrainingOptions: ParsableArguments {
   public func recipe(_ name: String, _ architecture: Architecture) -> FloatTrainingRecipe {
     var r = FloatTrainingRecipe(recipe: name, architecture: architecture, dataRoot: RecipeSupport.dataRoot(dataRoot))
     (r.seed, r.epochs, r.batchSize, r.learningRate) = (seed, epochs, batchSize, learningRate)
-    (r.momentum, r.weightDecay, r.threads, r.checkpoint, r.output) = (momentum, weightDecay, threads, checkpoint, output)
+    (r.momentum, r.weightDecay, r.threads, r.checkpoint, r.output, r.onnx) = (momentum, weightDecay, threads, checkpoint, output, onnx)
     return r
   }
 }

@@ -61,6 +61,7 @@ extension Importer {
       let node = c.add(ChannelAffine(scale: Tensor(scale), shift: Tensor(shift)), [x])
       return RuntimeValue(node: node, sample: x.sample)
     }
+    if out == full, op == .add || (op == .subtract && !constantFirst), let folded = try foldLastAxisBias(c, op, x, k) { return folded }
     // broadcast from the right; a constant of the input's rank has 1 on the batch axis (checked above)
     let node = c.add(Elementwise(op, constant: k.tensor, constantFirst: constantFirst), [x])
     return RuntimeValue(node: node, sample: Array(out.dropFirst()))
@@ -121,6 +122,24 @@ extension Importer {
       bias = zip(b, v).map { op == .add ? $0 + $1 : $0 - $1 }
     }
     graph.nodes[x.node].layer = layer.with(weight: weight, bias: Tensor(bias))
+    return x
+  }
+
+  /// Folds the Add (or Sub) of a constant along the last axis into a linear layer over that axis
+  /// before it (PyTorch's export of Linear on [N, ..., K]: MatMul, then Add of the bias), when this
+  /// node is the product's only reader. The initializer becomes the layer's bias when it had none.
+  func foldLastAxisBias(_ c: NodeContext, _ op: Elementwise.Operation, _ x: RuntimeValue, _ k: ConstantTensor) throws -> RuntimeValue? {
+    guard x.rank >= 3, let m = x.sample.last, k.count == m, k.shape.last == m, k.shape.dropLast().allSatisfy({ $0 == 1 }),
+          c.isSoleReader(of: c.inputs[0]?.runtime != nil ? 0 : 1), graph.consumers(of: x.node).isEmpty, !graph.inputs.contains(x.node),
+          let layer = graph.nodes[x.node].layer as? any WeightBearing, layer.outputChannels == m,
+          layer.outputChannelAxis(inOutputOfRank: x.rank) == x.rank - 1 else { return nil }
+    let v = k.floats.map { op == .add ? $0 : -$0 }
+    let old = layer.bias?.value.scalars
+    graph.nodes[x.node].layer = layer.with(weight: layer.weight.value, bias: Tensor(old.map { zip($0, v).map(+) } ?? v))
+    let index = c.inputs[1]?.constant != nil ? 1 : 0, name = c.inputName(index)
+    if old == nil, op == .add, useCount(name) == 1, claimed[name] == nil {
+      try c.claim(index, as: "bias", into: &graph.nodes[x.node].tensorNames)
+    }
     return x
   }
 }
