@@ -35,7 +35,7 @@ let package = Package(
     .target(name: "Datasets", dependencies: ["TensorCore", "HDF5IO", "CTurboJPEG", "CPNG", "CZlib"], path: "Sources/Data"),
     .target(name: "Layers", dependencies: ["TensorCore", "Autograd", "HDF5IO", "CKernels"], path: "Sources/Layers"),
     .target(name: "DeployFormat", dependencies: ["TensorCore", "HDF5IO"], path: "Sources/Deploy"),
-    .target(name: "ONNX", dependencies: ["TensorCore", "Autograd", "Layers", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+    .target(name: "ONNX", dependencies: ["TensorCore", "Autograd", "Layers", "DeployFormat", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Sources/ONNX", exclude: ["Proto/onnx_subset.proto"]),
     .target(name: "QAT", dependencies: ["TensorCore", "Autograd", "Layers", "CKernels"], path: "Sources/QAT"),
     .target(name: "Export", dependencies: ["TensorCore", "Layers", "QAT", "DeployFormat"], path: "Sources/Export"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Export
+import DeployFormat
 import Foundation
 import ONNX
 import QAT
@@ -10,18 +11,23 @@ struct ExportCommand: ParsableCommand {
     commandName: "export",
     abstract: "Write the deploy graph (deploy.json + integer weights.h5) and quant_info.json / int8.json / xfdnn.json of a quantized model, or a float model as ONNX.")
 
-  enum Format: String, ExpressibleByArgument, CaseIterable { case deploy, onnx }
+  enum Format: String, ExpressibleByArgument, CaseIterable { case deploy, onnx, qdq }
 
   @Option(help: "Quantized-model directory written by `qat quantize` (deploy), or a float model: .onnx, or .h5 weights (onnx).") var model: String
   @Option(help: "Directory to write (deploy: the deploy graph; onnx: model.onnx).") var outputDir: String
-  @Option(help: "deploy (the integer deploy graph of a quantized model) or onnx (a float model as ONNX).") var format: Format = .deploy
-  @Option(help: "ONNX opset of --format onnx (13–19).") var opset = 17
+  @Option(help: "deploy (the integer deploy graph of a quantized model), qdq (the same as a QDQ ONNX model: QuantizeLinear / DequantizeLinear on every tensor, with the deploy graph beside it) or onnx (a float model as ONNX).")
+  var format: Format = .deploy
+  @Option(help: "ONNX opset of --format onnx / qdq (13–19).") var opset = 17
+  @Option(help: "qdq: native (QuantizeLinear's half-to-even rounding) or exact (the model's own rounding written out before each QuantizeLinear, so ONNX Runtime matches the simulator to 0 LSB).")
+  var qdqRounding = "native"
   @Option(help: "Architecture of float .h5 weights that do not name it.") var arch: String?
   @Flag(help: "Print one JSON object.") var json = false
   @OptionGroup var common: CommonOptions
 
   func validate() throws {
-    if format != .onnx && opset != 17 { throw ValidationError("--opset applies to --format onnx") }
+    if format == .deploy && opset != 17 { throw ValidationError("--opset applies to --format onnx and qdq") }
+    guard QDQWriter.Rounding(rawValue: qdqRounding) != nil else { throw ValidationError("--qdq-rounding '\(qdqRounding)': expected native or exact") }
+    if format != .qdq && qdqRounding != "native" { throw ValidationError("--qdq-rounding applies to --format qdq") }
     guard ONNXWriter.supportedOpsets.contains(opset) else {
       throw ValidationError("--opset \(opset): the ONNX writer writes opsets \(ONNXWriter.supportedOpsets.lowerBound)–\(ONNXWriter.supportedOpsets.upperBound)")
     }
@@ -39,12 +45,31 @@ struct ExportCommand: ParsableCommand {
     let loaded = try ModelStore.load(model)
     let report = try Exporter.export(loaded.quantized!, to: outputDir)
     if let p = loaded.preprocessing { try ModelStore.writePreprocessing(p, to: outputDir) }
+    if format == .qdq { return try exportQDQ(report) }
     if json {
       try printJSON(["output_dir": outputDir, "nodes": report.nodes, "tensors": report.tensors,
                      "adjustments": report.adjustments.map { ["node": $0.node, "tensor": $0.tensor, "from": $0.from, "to": $0.to, "reason": $0.reason] }])
     } else {
       print("exported \(report.nodes) nodes, \(report.tensors) tensors to \(outputDir)")
       for a in report.adjustments { print("  adjusted \(a.node) \(a.tensor): position \(a.from) -> \(a.to) (\(a.reason))") }
+    }
+  }
+
+  /// The deploy graph just written, as QDQ ONNX beside it.
+  func exportQDQ(_ deployed: Exporter.Report) throws {
+    let graph = try DeployGraph.read(directory: outputDir)
+    let payload = try DeployPayload.read(from: outputDir + "/" + DeployGraph.payloadFile)
+    var options = QDQWriter.Options()
+    (options.opset, options.rounding) = (opset, QDQWriter.Rounding(rawValue: qdqRounding)!)
+    let path = outputDir + "/model.onnx"
+    let report = try QDQWriter.write(graph, payload, to: path, options: options)
+    let note = report.otherRounding.isEmpty || options.rounding == .exact ? "" :
+      " (\(report.otherRounding.count) tensors round otherwise than half to even: exact ties differ in ONNX Runtime; --qdq-rounding exact or --activation-rounding half_even at quantize avoid it)"
+    if json {
+      try printJSON(["output": path, "deploy_nodes": deployed.nodes, "quantized_tensors": report.quantizedTensors, "opset": opset,
+                     "rounding": qdqRounding, "tensors_not_half_even": report.otherRounding.count])
+    } else {
+      print("wrote \(path): \(report.quantizedTensors) tensors through QuantizeLinear / DequantizeLinear, opset \(opset)" + note)
     }
   }
 

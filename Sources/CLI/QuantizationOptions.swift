@@ -1,5 +1,6 @@
 import ArgumentParser
 import QAT
+import TensorCore
 import Training
 
 /// The quantization configuration under vai_q's and xfDNN's option names (quantize, inspect).
@@ -24,6 +25,8 @@ struct QuantizationOptions: ParsableArguments {
   @Option(help: "vai_q align_concat: 0 all, 1 output concats, 2 none.") var alignConcat = 0
   @Option(help: "vai_q arch_type: DEFAULT or DPUCADF8H.") var archType = "DEFAULT"
   @Option(help: "vai_q simulate_dpu: 1 (LeakyReLU 26/256, DPU average pooling) or 0.") var simulateDpu = 1
+  @Option(help: "Rounding of activations: half_up (the DPU's), half_even (QuantizeLinear's: ONNX Runtime runs a QDQ export to 0 LSB), half_away, floor, ceil, toward_zero.")
+  var activationRounding = "half_up"
   @Option(help: "Every tensor at this fix position (Micron DLA's default Q8.8: --bitwidths 16,16 --fix-position 8); default: per-tensor positions (Micron varfp).")
   var fixPosition: Int?
   @Option(help: "Bits of the first conv (weights and input), e.g. 8 in low-bit runs.") var firstLayerBit: Int?
@@ -80,6 +83,10 @@ struct QuantizationOptions: ParsableArguments {
     c.archType = at
     guard simulateDpu == 0 || simulateDpu == 1 else { throw ValidationError("--simulate-dpu must be 0 or 1") }
     c.simulateDPU = simulateDpu == 1
+    guard let rounding = RoundingRule(rawValue: activationRounding) else {
+      throw ValidationError("--activation-rounding '\(activationRounding)': expected one of \(RoundingRule.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    c.activationRounding = rounding
     c.fixedFractionalBits = fixPosition
     c.firstLayerBit = firstLayerBit
     c.lastLayerBit = lastLayerBit

@@ -40,13 +40,22 @@ import Training
 
   /// One fixture through the pipeline: the deploy graph and the bit-exact report.
   static func run(_ name: String, simulateDPU: Bool = true) throws -> (DeployGraph, BitExactReport, violations: [String]) {
+    var config = QuantizationConfig()
+    config.simulateDPU = simulateDPU
+    let (qm, simulator, reference, _) = try deploy(name, config, tag: name + (simulateDPU ? "" : "-nodpu"))
+    let report = try BitExactCheck.compare(qm, simulator, batch: batch(reference, seed: 99))
+    return (simulator.graph, report, try DPURules.violations(simulator.graph))
+  }
+
+  /// A fixture quantized with `config`, calibrated and exported (nodes without an integer form and
+  /// what follows them kept in float): the model, the simulator of its deploy directory and the
+  /// fixture entry whose input shape it takes, and the deploy directory.
+  static func deploy(_ name: String, _ config: QuantizationConfig, tag: String) throws -> (QuantizedModel, Simulator, Fixtures.Entry, String) {
+    var config = config
     let entries = try Fixtures.manifest()
     let entry = entries.first { $0.name == name }!
     let reference = entry.same_as.map { s in entries.first { $0.name == s }! } ?? entry
     let path = Fixtures.directory + "/\(name).onnx"
-    var config = QuantizationConfig()
-    config.simulateDPU = simulateDPU
-    let tag = name + (simulateDPU ? "" : "-nodpu")
     var (qm, unsupported, exported) = try pipeline(try ONNXImporter.load(path: path).model, config, reference, tag)
     if let first = unsupported.first {
       guard case .failure(let error) = exported else { throw QuantizationError("\(name): \(first) was named unsupported, yet export succeeded") }
@@ -55,9 +64,8 @@ import Training
       (qm, unsupported, exported) = try pipeline(try ONNXImporter.load(path: path).model, config, reference, tag + "-cut")
       #expect(unsupported.isEmpty, "\(name): still unsupported with ignore_nodes \(config.ignoreNodes): \(unsupported)")
     }
-    let simulator = try Simulator(directory: try exported.get())
-    let report = try BitExactCheck.compare(qm, simulator, batch: batch(reference, seed: 99))
-    return (simulator.graph, report, try DPURules.violations(simulator.graph))
+    let directory = try exported.get()
+    return (qm, try Simulator(directory: directory), reference, directory)
   }
 
   @Test(.enabled(if: Fixtures.present, Fixtures.skip), arguments: Fixtures.names, [true, false])

@@ -186,32 +186,44 @@ private final class Cube: Layer {
   static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/scripts/ort_run.py"
   static let skip = Comment(rawValue: "skipped: no Python with onnx and onnxruntime (.venv-ci as .ci/run makes it, or QAT_PYTHON)")
 
-  static func check(_ model: Model, _ x: Tensor, _ label: String, options: ONNXWriter.Options = ONNXWriter.Options()) throws {
-    let dir = TestData.temporaryDirectory("onnx-writer-ort")
+  /// Runs an ONNX file in ONNX Runtime on x: each output's values and shape (nil with the
+  /// script's error recorded when it fails).
+  static func run(_ path: String, _ x: Tensor, _ label: String) throws -> [(values: [Float], shape: [Int])]? {
+    let dir = TestData.temporaryDirectory("ort-run")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    try ONNXWriter.write(model, to: dir + "/model.onnx", options: options)
-    let input = x.scalars.withUnsafeBufferPointer { Data(buffer: $0) }
-    try input.write(to: URL(fileURLWithPath: dir + "/input.bin"))
+    try x.scalars.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: URL(fileURLWithPath: dir + "/input.bin"))
     let p = Process()
     p.executableURL = URL(fileURLWithPath: python!)
-    p.arguments = [script, dir + "/model.onnx", dir + "/input.bin", x.shape.dims.map(String.init).joined(separator: ","), dir + "/out"]
+    p.arguments = [script, path, dir + "/input.bin", x.shape.dims.map(String.init).joined(separator: ","), dir + "/out"]
     let errors = Pipe()
     p.standardError = errors
     try p.run()
     let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     p.waitUntilExit()
     #expect(p.terminationStatus == 0, "\(label): ort_run.py failed: \(message)")
-    guard p.terminationStatus == 0 else { return }
+    guard p.terminationStatus == 0 else { return nil }
+    var outputs: [(values: [Float], shape: [Int])] = []
+    for k in 0... {
+      guard let data = FileManager.default.contents(atPath: dir + "/out.\(k).bin") else { break }
+      let shape = try String(contentsOfFile: dir + "/out.\(k).shape", encoding: .utf8).split(separator: ",").map { Int($0)! }
+      outputs.append((data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }, shape))
+    }
+    return outputs
+  }
+
+  static func check(_ model: Model, _ x: Tensor, _ label: String, options: ONNXWriter.Options = ONNXWriter.Options()) throws {
+    let dir = TestData.temporaryDirectory("onnx-writer-ort")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try ONNXWriter.write(model, to: dir + "/model.onnx", options: options)
+    guard let theirs = try run(dir + "/model.onnx", x, label) else { return }
     model.setPhase(.inference)
     let ours = model.withoutGradients { model.forward([x]) }
-    for (k, y) in ours.enumerated() {
-      let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/out.\(k).bin"))
-      let theirs = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-      let shape = try String(contentsOfFile: dir + "/out.\(k).shape", encoding: .utf8).split(separator: ",").map { Int($0)! }
-      #expect(shape == y.shape.dims, "\(label) output \(k): ONNX Runtime \(shape), ours \(y.shape)")
-      guard theirs.count == y.count else { continue }
+    #expect(theirs.count == ours.count)
+    for (k, (y, t)) in zip(ours, theirs).enumerated() {
+      #expect(t.shape == y.shape.dims, "\(label) output \(k): ONNX Runtime \(t.shape), ours \(y.shape)")
+      guard t.values.count == y.count else { continue }
       let scale = max(1e-3, y.scalars.map(abs).max() ?? 0)
-      let d = zip(y.scalars, theirs).map { abs($0 - $1) }.max() ?? 0
+      let d = zip(y.scalars, t.values).map { abs($0 - $1) }.max() ?? 0
       #expect(d <= 1e-5 * scale, "\(label) output \(k): max |ours − ONNX Runtime| \(d) at scale \(scale)")
     }
   }
