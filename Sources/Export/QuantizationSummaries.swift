@@ -7,12 +7,29 @@ import TensorCore
 /// - `quant_info.json` (vai_q): bit width and fix position of every parameter and output;
 /// - `int8.json` (NVDLA calibrator): symmetric scale, min, max and offset per tensor;
 /// - `xfdnn.json` (xfDNN quantizer): per conv / linear layer the bit widths and thresholds of its
-///   input, output and parameters (plus the positions).
+///   input, output and parameters (plus the positions);
+/// - `calibration.cache` (TensorRT calibration cache, the text the NVDLA compiler's conversion
+///   script reads): a header naming the TensorRT version and calibrator, then per tensor
+///   `name: <hex of the big-endian float32 scale>` (scale = one LSB, TensorRT's amax / 127).
 public enum QuantizationSummaries {
   public static func write(_ g: DeployGraph, payload: DeployPayload, to directory: String) throws {
     try writeJSON(vaiQuantInfo(g), to: directory + "/quant_info.json")
     try writeJSON(nvdla(g), to: directory + "/int8.json")
     try writeJSON(xfdnn(g, payload), to: directory + "/xfdnn.json")
+    try writeFileAtomically(directory + "/calibration.cache", Data(tensorRTCache(g).utf8))
+  }
+
+  /// TensorRT 8.6's header with its default (entropy 2) calibrator, which reads the cache back.
+  public static let tensorRTHeader = "TRT-8601-EntropyCalibration2"
+
+  /// The calibration cache text: 8-bit tensors only (TensorRT's int8), in execution order.
+  static func tensorRTCache(_ g: DeployGraph) -> String {
+    var lines = [tensorRTHeader]
+    for name in g.nodes.map(\.output) {
+      guard let t = g.tensors[name], t.bits <= 8 else { continue }
+      lines.append("\(name): " + String(format: "%08x", Float(t.format.scale).bitPattern))
+    }
+    return lines.joined(separator: "\n") + "\n"
   }
 
   static func vaiQuantInfo(_ g: DeployGraph) -> [String: Any] {

@@ -33,12 +33,18 @@ import Training
     for n in g.nodes { #expect(g.tensors[n.output] != nil) }
     let payload = try DeployPayload.read(from: dir + "/weights.h5")
     #expect(payload["conv1.weight"]?.shape == [8, 3, 3, 3] && payload["conv1.weight"]?.bits == 8)
-    for file in ["quant_info.json", "int8.json", "xfdnn.json"] {
+    for file in ["quant_info.json", "int8.json", "xfdnn.json", "calibration.cache"] {
       #expect(FileManager.default.fileExists(atPath: dir + "/" + file), "\(file)")
     }
     let int8 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/int8.json"))) as! [String: Any]
     let relu1 = int8["relu1"] as! [String: Any]
     #expect((relu1["min"] as! Double) == -(relu1["max"] as! Double) && (relu1["offset"] as! Int) == 0)
+    // the TensorRT cache: one line per 8-bit tensor, the scale as big-endian float32 hex
+    let cache = try String(contentsOfFile: dir + "/calibration.cache", encoding: .utf8).split(separator: "\n").map(String.init)
+    #expect(cache.first == "TRT-8601-EntropyCalibration2" && cache.count == 1 + g.nodes.count)
+    let entry = cache.first { $0.hasPrefix("relu1: ") }!
+    let scale = Float(bitPattern: UInt32(entry.dropFirst("relu1: ".count), radix: 16)!)
+    #expect(Double(scale) == relu1["scale"] as! Double && scale == Float(Double(sign: .plus, exponent: -g.tensors["relu1"]!.fractionalBits, significand: 1)))
   }
 
   @Test func strictDecodingNamesTheProblem() throws {
