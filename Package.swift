@@ -61,7 +61,7 @@ let package = Package(
                                                           "Export", "Simulator",
                                                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
                       path: "recipes/cifar10-qat"),
-    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "QAT", "Export", "Simulator", "CBLAS", "CKernels", "ONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
+    .executableTarget(name: "QATBench", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "QAT", "Export", "Simulator", "DeployFormat", "CBLAS", "CKernels", "ONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Sources/Bench"),
 
     .target(name: "TestSupport", dependencies: ["TensorCore", "Autograd"], path: "Tests/TestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport", "CKernels"]),
