@@ -3,19 +3,28 @@ import PackageDescription
 
 let package = Package(
   name: "swift-qat",
-  platforms: [.macOS(.v15)],
+  // Linux (Debian / Ubuntu): the system libraries are Debian's -dev packages (scripts/setup).
   products: [
+    // One import for scripts (re-exports every user-facing module below), or the modules one by one.
+    .library(name: "SwiftQAT", targets: ["SwiftQAT"]),
     .library(name: "TensorCore", targets: ["TensorCore"]),
     .library(name: "Autograd", targets: ["Autograd"]),
     .library(name: "Layers", targets: ["Layers"]),
     .library(name: "Datasets", targets: ["Datasets"]),
     .library(name: "QAT", targets: ["QAT"]),
     .library(name: "ONNX", targets: ["ONNX"]),
+    .library(name: "HDF5IO", targets: ["HDF5IO"]),
+    .library(name: "DeployFormat", targets: ["DeployFormat"]),
+    .library(name: "Export", targets: ["Export"]),
+    .library(name: "Simulator", targets: ["Simulator"]),
+    .library(name: "Training", targets: ["Training"]),
     .executable(name: "qat-bench", targets: ["QATBench"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    // `swift package generate-documentation` (DocC); a build-tool plugin only, nothing links it.
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     // System libraries from Debian's -dev packages (module map + shim header each).
@@ -42,6 +51,8 @@ let package = Package(
     .target(name: "Simulator", dependencies: ["TensorCore", "DeployFormat", "HDF5IO", "CKernels"], path: "Sources/Simulator"),
     .target(name: "Training", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "HDF5IO", "QAT", "Export", "Simulator", "DeployFormat",
                                             "ONNX"], path: "Sources/Training"),
+    .target(name: "SwiftQAT", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "HDF5IO", "QAT", "ONNX", "DeployFormat",
+                                             "Export", "Simulator", "Training"], path: "Sources/SwiftQAT"),
     .executableTarget(name: "qat", dependencies: ["TensorCore", "Autograd", "Layers", "Datasets", "Training", "HDF5IO", "QAT", "Export", "Simulator", "DeployFormat", "ONNX",
                                                   .product(name: "ArgumentParser", package: "swift-argument-parser")],
                       path: "Sources/CLI"),

@@ -2,7 +2,11 @@ import ArgumentParser
 import CBLAS
 import CKernels
 import TensorCore
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 struct KernelsBench: ParsableCommand {
   static let configuration = CommandConfiguration(

@@ -6,6 +6,7 @@ struct QAT: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "qat",
     abstract: "swift-qat: quantize, fine-tune, export and simulate neural networks for fixed-point hardware.",
+    version: swiftQATVersion,
     subcommands: [Demo.self, Eval.self, Inspect.self, Quantize.self, Train.self, Finetune.self, ExportCommand.self, Simulate.self, DumpCommand.self, Compare.self])
 }
 

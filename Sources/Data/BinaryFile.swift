@@ -1,5 +1,9 @@
 import CZlib
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Whole-file reads that report failures as `DataError`s naming the path.
 enum BinaryFile {

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A one-line progress display for long loops: `done/total`, percentage, items per second and the
 /// estimated time left, redrawn in place with a carriage return at most every `minimumInterval`

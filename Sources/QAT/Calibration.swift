@@ -134,7 +134,11 @@ enum PerChannel {
   }
 }
 
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 func monotonicClock() -> Double {
   var t = timespec()
   clock_gettime(CLOCK_MONOTONIC, &t)

@@ -1,5 +1,9 @@
 import Autograd
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Layers
 import TensorCore
 

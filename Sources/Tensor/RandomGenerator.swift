@@ -71,6 +71,10 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Codable, Equatab
   }
 }
 
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 @inline(__always) private func _log(_ x: Double) -> Double { Glibc.log(x) }
 @inline(__always) private func _cos(_ x: Double) -> Double { Glibc.cos(x) }

@@ -67,7 +67,11 @@ public struct TrainingError: Error, CustomStringConvertible {
   public init(_ description: String) { self.description = description }
 }
 
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Seconds on a monotonic clock.
 public func monotonicSeconds() -> Double {

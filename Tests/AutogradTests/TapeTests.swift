@@ -141,4 +141,8 @@ import TestSupport
     #expect(zip(gf, gs).allSatisfy { $0.map(\.bitPattern) == $1.map(\.bitPattern) })
   }
 }
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

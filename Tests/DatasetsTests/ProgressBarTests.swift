@@ -1,5 +1,9 @@
 import Datasets
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Testing
 
 @Suite struct ProgressBarTests {

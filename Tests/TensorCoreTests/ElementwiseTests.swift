@@ -57,7 +57,11 @@ import TensorCore
 extension Float {
   func log() -> Float { Float(Glibc.log(Double(self))) }
 }
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 @Suite struct ReduceTests {
   let x = Tensor((0..<24).map(Float.init), shape: [2, 3, 4])

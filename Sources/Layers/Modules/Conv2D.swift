@@ -1,6 +1,10 @@
 import Autograd
 import TensorCore
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// 2-D convolution (PyTorch's Conv2d): weight [out, in/groups, kh, kw], optional bias [out].
 public final class Conv2D: IntegerWeightBearing, ChannelScalable {

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Learning rate as a function of the optimizer step (0-based). Epoch-based schedules are given
 /// in steps: multiply epochs by steps per epoch.

@@ -1,5 +1,9 @@
 import CKernels
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TensorCore
 
 /// Histogram-based thresholds: NVDLA's percentile (`bins`, `threshold`), TensorRT's entropy (KL)

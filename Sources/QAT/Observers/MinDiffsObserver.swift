@@ -90,4 +90,8 @@ extension Double {
   static func pow2(_ e: Double) -> Double { Glibc.pow(2, e) }
 }
 
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -84,7 +84,11 @@ struct DNNLBuffer {
   func free() { BufferPool.shared.release(pointer, bytes: bytes) }
 }
 
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 func descSize(_ md: dnnl_memory_desc_t) -> Int {
   var m = md

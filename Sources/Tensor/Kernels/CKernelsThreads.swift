@@ -1,5 +1,9 @@
 import CKernels
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 enum CKernelsThreads {
   static func set(_ n: Int) { ck_set_num_threads(Int32(n)) }
