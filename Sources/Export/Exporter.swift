@@ -5,7 +5,13 @@ import QAT
 import TensorCore
 
 /// Writes a deploy directory: deploy.json (graph), weights.h5 (integer payload) and the
-/// quantization summaries other tools read (vai_q quant_info, NVDLA int8.json, xfDNN JSON).
+/// quantization summaries other tools read (vai_q quant_info, NVDLA int8.json, xfDNN JSON,
+/// a TensorRT calibration cache).
+///
+/// ```swift
+/// let report = try Exporter.export(quantizedModel, to: "deploy")
+/// for a in report.adjustments { print(a.node, a.tensor, a.from, "->", a.to, a.reason) }
+/// ```
 public enum Exporter {
   public struct Report: Sendable {
     public var nodes: Int

@@ -8,6 +8,13 @@ import TensorCore
 /// constants fold into per-channel scales where they are. The operator specification of ONNX
 /// defines each operator's meaning; anything outside the supported set is an error naming the
 /// node, its op type and the supported list.
+///
+/// ```swift
+/// let imported = try ONNXImporter.load(path: "mobilenet.onnx")
+/// let model = imported.model                      // trainable, quantizable
+/// print(imported.inputNames, imported.outputNames)
+/// try ONNXWriter.write(model, to: "back.onnx")   // and out again, with the same names
+/// ```
 public enum ONNXImporter {
   public struct Options: Sendable {
     /// Per-sample input shapes by input name (xfDNN `dims`), for inputs whose non-batch

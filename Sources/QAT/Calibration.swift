@@ -4,6 +4,11 @@ import TensorCore
 
 /// Post-training calibration: weights and biases from their values, activations from batches of
 /// data, then the formats are frozen and aligned and every quantizer switched to `quantize`.
+///
+/// ```swift
+/// let qm = try Prepare.quantize(model, config: QuantizationConfig())   // W8A8, the DPU's rules
+/// try Calibration.calibrate(qm) { body in for batch in batches { try body(batch) } }
+/// ```
 public enum Calibration {
   public struct Report: Sendable {
     public var batches: Int

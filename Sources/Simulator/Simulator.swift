@@ -5,6 +5,12 @@ import TensorCore
 /// and weights.h5) and computes with integer codes — int8 / int16 products accumulated in int32
 /// or int64, biases aligned by shifts, one rounding by shift with each tensor's rule, saturation.
 /// It never imports Autograd, Layers or QAT, so it stands in for the hardware.
+///
+/// ```swift
+/// let simulator = try Simulator(directory: "deploy")
+/// let logits = try simulator(images)                      // dequantized first output
+/// let codes = try simulator.run([images], keepAll: true)  // every tensor's integer codes
+/// ```
 public final class Simulator: @unchecked Sendable {
   public let graph: DeployGraph
   let weights: [String: IntTensor]

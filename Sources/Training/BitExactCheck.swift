@@ -6,6 +6,11 @@ import TensorCore
 
 /// Compares the fake-quant model with the integer simulator at every tensor of the deploy graph:
 /// the fake-quant values, divided by their tensor's scale, must equal the simulator's codes.
+///
+/// ```swift
+/// let report = try BitExactCheck.compare(quantizedModel, try Simulator(directory: "deploy"), batch: images)
+/// print(report.tensorsCompared, report.mismatchedTensors.count, report.maxLSBDifference)
+/// ```
 public struct BitExactReport: Sendable {
   public var images = 0
   public var tensorsCompared = 0

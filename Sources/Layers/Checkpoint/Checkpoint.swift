@@ -9,6 +9,11 @@ import TensorCore
 /// the step counter and free-form metadata as root attributes; the model's graph, when it has one
 /// (an imported ONNX model), as the bytes of that file under "graph/onnx". Files are written to a
 /// temporary name and renamed, so a failed save never leaves half a file.
+///
+/// ```swift
+/// try Checkpoint.save(model, to: "weights.h5")
+/// try Checkpoint.load(into: model, from: "weights.h5")   // throws listing every mismatch
+/// ```
 public enum Checkpoint {
   public struct Contents {
     public var step: Int

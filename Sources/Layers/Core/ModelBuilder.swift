@@ -8,6 +8,16 @@ public struct NodeRef: Hashable, Sendable {
 
 /// Builds a `Model` node by node. Layers created through the builder draw their initial values
 /// from its seeded generator, in the order they are added.
+///
+/// ```swift
+/// var b = ModelBuilder(seed: 1)
+/// var x = b.input(shape: [3, 32, 32])
+/// x = b.conv2d("conv1", x, 3, 16, kernel: 3, padding: 1, bias: false)
+/// x = b.add("bn1", BatchNorm2D(16), x)
+/// x = b.add("relu1", ReLU(), x)
+/// x = b.add("flatten", Flatten(), b.add("pool", GlobalAvgPool(), x))
+/// let model = b.build(output: b.linear("fc", x, 16, 10))
+/// ```
 public struct ModelBuilder {
   public var rng: RandomGenerator
   private var nodes: [Model.Node] = []
