@@ -20,6 +20,8 @@ struct ExportCommand: ParsableCommand {
   @Option(help: "ONNX opset of --format onnx / qdq (13–19).") var opset = 17
   @Option(help: "qdq: native (QuantizeLinear's half-to-even rounding) or exact (the model's own rounding written out before each QuantizeLinear, so ONNX Runtime matches the simulator to 0 LSB).")
   var qdqRounding = "native"
+  @Option(help: "qdq: every_tensor (a QuantizeLinear / DequantizeLinear pair after every tensor, as NVDLA / modelopt target_dla expect) or operator_inputs (ONNX Runtime's / TensorRT's convention: no pair after data movement that keeps its input's grid — max pool, reshape, flatten, transpose, slice, nearest upsampling, concat, zero padding).")
+  var qdqPlacement = "every_tensor"
   @Option(help: "Architecture of float .h5 weights that do not name it.") var arch: String?
   @Flag(help: "Print one JSON object.") var json = false
   @OptionGroup var common: CommonOptions
@@ -28,6 +30,10 @@ struct ExportCommand: ParsableCommand {
     if format == .deploy && opset != 17 { throw ValidationError("--opset applies to --format onnx and qdq") }
     guard QDQWriter.Rounding(rawValue: qdqRounding) != nil else { throw ValidationError("--qdq-rounding '\(qdqRounding)': expected native or exact") }
     if format != .qdq && qdqRounding != "native" { throw ValidationError("--qdq-rounding applies to --format qdq") }
+    guard QDQWriter.Placement(rawValue: qdqPlacement) != nil else {
+      throw ValidationError("--qdq-placement '\(qdqPlacement)': expected every_tensor or operator_inputs")
+    }
+    if format != .qdq && qdqPlacement != "every_tensor" { throw ValidationError("--qdq-placement applies to --format qdq") }
     guard ONNXWriter.supportedOpsets.contains(opset) else {
       throw ValidationError("--opset \(opset): the ONNX writer writes opsets \(ONNXWriter.supportedOpsets.lowerBound)–\(ONNXWriter.supportedOpsets.upperBound)")
     }
@@ -61,15 +67,16 @@ struct ExportCommand: ParsableCommand {
     let payload = try DeployPayload.read(from: outputDir + "/" + DeployGraph.payloadFile)
     var options = QDQWriter.Options()
     (options.opset, options.rounding) = (opset, QDQWriter.Rounding(rawValue: qdqRounding)!)
+    options.placement = QDQWriter.Placement(rawValue: qdqPlacement)!
     let path = outputDir + "/model.onnx"
     let report = try QDQWriter.write(graph, payload, to: path, options: options)
     let note = report.otherRounding.isEmpty || options.rounding == .exact ? "" :
       " (\(report.otherRounding.count) tensors round otherwise than half to even: exact ties differ in ONNX Runtime; --qdq-rounding exact or --activation-rounding half_even at quantize avoid it)"
     if json {
       try printJSON(["output": path, "deploy_nodes": deployed.nodes, "quantized_tensors": report.quantizedTensors, "opset": opset,
-                     "rounding": qdqRounding, "tensors_not_half_even": report.otherRounding.count])
+                     "rounding": qdqRounding, "placement": qdqPlacement, "tensors_not_half_even": report.otherRounding.count])
     } else {
-      print("wrote \(path): \(report.quantizedTensors) tensors through QuantizeLinear / DequantizeLinear, opset \(opset)" + note)
+      print("wrote \(path): \(report.quantizedTensors) tensors through QuantizeLinear / DequantizeLinear (\(qdqPlacement)), opset \(opset)" + note)
     }
   }
 

@@ -56,6 +56,22 @@ import TestSupport
     #expect(g.output.map(\.name) == graph.outputs)
   }
 
+  /// ONNX Runtime's / TensorRT's placement: no pair after data movement that keeps the grid.
+  @Test(.enabled(if: Fixtures.present, Fixtures.skip))
+  func operatorInputPlacementSkipsGridKeepingMovement() throws {
+    let (_, graph, payload, _) = try Self.quantized("inception", rounding: .halfUp)
+    var options = QDQWriter.Options()
+    options.placement = .operatorInputs
+    let proto = try Onnx_ModelProto(serializedBytes: try QDQWriter.bytes(graph, payload, options: options).0)
+    let quantized = Set(proto.graph.node.filter { $0.opType == "QuantizeLinear" }.map { String($0.output[0].dropLast(2)) })
+    let movement = graph.nodes.filter { [.maxPool, .concat, .flatten, .reshape].contains($0.op) && !graph.outputs.contains($0.output) }
+    #expect(!movement.isEmpty)
+    for n in movement where graph.tensors[n.output]!.format == graph.tensors[n.inputs[0]]!.format {
+      #expect(!quantized.contains(n.output), "\(n.name) (\(n.op.rawValue)) has its own QuantizeLinear")
+    }
+    for n in graph.nodes where [.conv2d, .linear, .add].contains(n.op) { #expect(quantized.contains(n.output), "\(n.name)") }
+  }
+
   @Test func sixteenBitActivationsAreRefusedNamingTheTensor() throws {
     var graph = DeployGraph(inputs: ["x"], outputs: ["x"], tensors: ["x": DeployTensor(shape: [4], format: FixedPointFormat(bits: 16, fractionalBits: 8), rounding: .halfUp)],
                             nodes: [DeployNode(name: "x", op: .input, inputs: [], output: "x")])
@@ -69,14 +85,16 @@ import TestSupport
   /// difference there grows through the layers after it: BENCHMARKS.md gives the figures.)
   @Test(.enabled(if: Fixtures.present && ONNXWriterRuntimeTests.python != nil, ONNXWriterRuntimeTests.skip), arguments: Fixtures.names)
   func onnxRuntimeAgreesWithTheSimulator(_ name: String) throws {
-    for (rounding, mode, dpu) in [(RoundingRule.halfToEven, QDQWriter.Rounding.native, true), (.halfUp, .exact, true), (.halfToEven, .native, false)] {
+    for (rounding, mode, dpu, placement) in [(RoundingRule.halfToEven, QDQWriter.Rounding.native, true, QDQWriter.Placement.everyTensor),
+                                             (.halfUp, .exact, true, .everyTensor), (.halfToEven, .native, false, .everyTensor),
+                                             (.halfUp, .exact, true, .operatorInputs)] {
       let (simulator, graph, payload, x) = try Self.quantized(name, rounding: rounding, simulateDPU: dpu)
       var options = QDQWriter.Options()
-      (options.rounding, options.exposeEveryTensor) = (mode, true)
+      (options.rounding, options.exposeEveryTensor, options.placement) = (mode, true, placement)
       let dir = TestData.temporaryDirectory("qdq-ort")
       defer { try? FileManager.default.removeItem(atPath: dir) }
       try QDQWriter.write(graph, payload, to: dir + "/model.onnx", options: options)
-      let label = "\(name) \(rounding.rawValue) \(mode.rawValue)" + (dpu ? "" : " simulate_dpu 0")
+      let label = "\(name) \(rounding.rawValue) \(mode.rawValue) \(placement.rawValue)" + (dpu ? "" : " simulate_dpu 0")
       guard let theirs = try ONNXWriterRuntimeTests.run(dir + "/model.onnx", x, label) else { continue }
       let ours = try simulator.run([x], keepAll: true)
       let names = graph.nodes.map(\.output)

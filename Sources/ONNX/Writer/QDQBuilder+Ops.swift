@@ -67,7 +67,32 @@ extension QDQBuilder {
       v = node("Pad", name, [try input(n, 0), ints("\(name)/pads", [0] + before + [0] + after), scalar("\(name)/value", value)],
                [Attr.string("mode", "constant")])
     }
+    if options.placement == .operatorInputs, try keepsGrid(n) {
+      values[n.output] = v  // on its input's grid already: no pair of its own
+      codes[n.output] = nil
+      return
+    }
     try quantize(v, into: n.output)
+  }
+
+  /// The int8 / uint8 codes of a tensor: its QuantizeLinear output, or one of its value (exact:
+  /// the value is on the tensor's grid) when the placement left it without a pair.
+  mutating func codesOf(_ name: String) throws -> String {
+    if let c = codes[name] { return c }
+    let t = try tensor(name)
+    guard let v = values[name] else { throw ONNXError("QDQ writer: tensor \(name) is read before it is written") }
+    let s = scalar("\(name)/scale", Self.power(-t.fractionalBits))
+    let z = ints("\(name)/zero_point", [0], shape: [], type: t.signed ? .int8 : .uint8)
+    codes[name] = node("QuantizeLinear", "\(name)/quantize", [v, s, z], output: "\(name)/q")
+    return codes[name]!
+  }
+
+  /// Data movement whose output has its inputs' format (every value already on the output grid).
+  func keepsGrid(_ n: DeployNode) throws -> Bool {
+    let movement: Set<DeployOp> = [.maxPool, .flatten, .reshape, .transpose, .slice, .upsample, .concat, .pad]
+    guard movement.contains(n.op), n.op != .pad || (n.padValue ?? 0) == 0, !graph.outputs.contains(n.output) else { return false }
+    let out = try tensor(n.output)
+    return try n.inputs.allSatisfy { try tensor($0).format == out.format }
   }
 
   /// The weight (and bias) of a conv / linear node as DequantizeLinear of their codes; the bias as
@@ -137,7 +162,7 @@ extension QDQBuilder {
     guard let tn = n.table, let e = payload[tn], e.shape.count == 2 else { throw ONNXError("QDQ writer: node \(name): table \(n.table ?? "?") missing from the payload") }
     let entries = e.shape[1], channels = x.shape.first ?? 1
     let table = floats("\(name)/table", e.values.map { Float($0) * Self.power(-y.fractionalBits) }, shape: [e.values.count])
-    let index = node("Cast", "\(name)/index", [codes[n.inputs[0]]!], [Attr.int("to", Int(Onnx_TensorProto.DataType.int64.rawValue))])
+    let index = node("Cast", "\(name)/index", [try codesOf(n.inputs[0])], [Attr.int("to", Int(Onnx_TensorProto.DataType.int64.rawValue))])
     let perChannel = e.shape[0] > 1
     let offsets = perChannel ? (0..<channels).map { $0 * entries - x.format.qmin } : [-x.format.qmin]
     let offsetShape = perChannel ? [channels] + [Int](repeating: 1, count: max(0, x.shape.count - 1)) : []

@@ -7,7 +7,7 @@ import TensorCore
 /// (2^−fractional_bits, zero point 0; int8, or uint8 for unsigned tensors), weights int8 (int32
 /// beyond 8 bits) and biases int32 at the accumulator's scale through DequantizeLinear, every op
 /// computed in float on the dequantized values — the placement NVDLA / modelopt `target_dla`
-/// expect (Q/DQ around every quantized tensor). Each op's float expression is exact for the
+/// expect (Q/DQ around every quantized tensor), or ONNX Runtime's / TensorRT's (`Placement`). Each op's float expression is exact for the
 /// integer arithmetic of the deploy format (sums as depthwise convolutions of ones times the
 /// DPU's pool factor, the DPU's hard sigmoid 2731 / 2^14 and its hard swish with the gate rounded
 /// half up, table lookups as a Gather on the codes), so ONNX Runtime reproduces the simulator to
@@ -22,8 +22,20 @@ public enum QDQWriter {
     case exact
   }
 
+  /// Where the Q / DQ pairs go.
+  public enum Placement: String, Sendable, CaseIterable {
+    /// After every tensor of the deploy graph (NVDLA / modelopt `target_dla`).
+    case everyTensor = "every_tensor"
+    /// ONNX Runtime's and TensorRT's convention: on the tensors arithmetic ops read and write;
+    /// data movement that keeps the grid (max pool, reshape, flatten, transpose, slice, nearest
+    /// upsampling, concat and zero padding at the input's position) runs on the dequantized values
+    /// without a pair of its own.
+    case operatorInputs = "operator_inputs"
+  }
+
   public struct Options: Sendable {
     public var opset = 17
+    public var placement = Placement.everyTensor
     public var rounding = Rounding.native
     /// Every tensor's dequantized value as a graph output as well (for tensor-by-tensor checks).
     public var exposeEveryTensor = false
