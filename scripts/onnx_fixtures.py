@@ -5,7 +5,8 @@ Each fixture is a random-weight network of a family users bring (MobileNet v1 / 
 Inception, squeeze-excite, MobileNet v3 blocks, U-Net decoder, activation heads, a Transpose/Reshape/MatMul classifier,
 shape subgraphs, older and newer opsets, external data). For each one the script writes
 <name>.onnx, the input it fed ONNX Runtime (<name>.input.bin, float32) and ONNX Runtime's outputs
-(<name>.output<k>.bin), and lists them in manifest.json. Deterministic: numpy seed per fixture.
+(<name>.output<k>.bin), and lists them in manifest.json; qdq_fixtures.py adds QDQ models as ONNX
+Runtime's quantizer writes them (manifest "qdq"). Deterministic: numpy seed per fixture.
 
     python scripts/onnx_fixtures.py OUTPUT_DIR     (needs numpy, onnx, onnxruntime)
 """
@@ -17,6 +18,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+import qdq_fixtures
 
 
 class Graph:
@@ -283,8 +286,9 @@ def main():
     onnx.save_model(model, os.path.join(out, "mobilenet_v1_external.onnx"), save_as_external_data=True,
                     all_tensors_to_one_file=True, location="mobilenet_v1_external.data", size_threshold=0)
     manifest.append({"name": "mobilenet_v1_external", "same_as": "mobilenet_v1"})
+    qdq = qdq_fixtures.write(out, Graph, 500)
     with open(os.path.join(out, "manifest.json"), "w") as f:
-        json.dump({"fixtures": manifest, "onnx": onnx.__version__, "onnxruntime": ort.__version__}, f, indent=1)
+        json.dump({"fixtures": manifest, "qdq": qdq, "onnx": onnx.__version__, "onnxruntime": ort.__version__}, f, indent=1)
     print(f"wrote {len(manifest)} fixtures to {out} (onnx {onnx.__version__}, onnxruntime {ort.__version__})")
 
 

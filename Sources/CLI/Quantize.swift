@@ -52,6 +52,7 @@ struct Quantize: ParsableCommand {
       throw ValidationError("--adaround-iterations, --adaround-batch-size and --adaround-learning-rate must be positive")
     }
     let (loaded, preprocessing) = try input.load(model, architecture: arch)
+    if let qm = loaded.quantized, model.lowercased().hasSuffix(".onnx") { return try saveQDQ(qm, loaded, preprocessing, config: config) }
     guard loaded.quantized == nil else { throw ValidationError("\(model) is already quantized; quantize the float model") }
     let float = loaded.model
     var cle: CrossLayerEqualization.Report?
@@ -96,6 +97,23 @@ struct Quantize: ParsableCommand {
     }
     if json { try printJSON(summary) } else {
       print("quantized \(qm.quantizers.count) tensors from \(report.calibration.images) images in \(String(format: "%.2f", report.seconds)) s -> \(outputDir)")
+    }
+  }
+}
+
+extension Quantize {
+  /// A QDQ file brings every tensor's format: written as a quantized-model directory, no calibration.
+  func saveQDQ(_ qm: QuantizedModel, _ loaded: LoadedModel, _ preprocessing: Preprocessing, config: QuantizationConfig) throws {
+    let calibrating = [calibrationDirectory, calibrationList, calibrationIndices].contains { $0 != nil } || calibrationSize != nil || calibrationSeed != nil
+    guard !calibrating, !includeCle, !adaround, !includeBiasCorr, config == QuantizationConfig() else {
+      throw ValidationError("\(model) is a QDQ model: its QuantizeLinear / DequantizeLinear nodes set every tensor's format, so calibration, CLE, AdaRound, bias correction and quantization options do not apply; run `qat quantize --model \(model) --output-dir DIR` alone")
+    }
+    if !skipExportCheck { try ExportCheck.refuseUnsupported(qm) }
+    try ModelStore.saveQuantized(qm, source: loaded.source, preprocessing: preprocessing, to: outputDir)
+    if json {
+      try printJSON(["output_dir": outputDir, "quantizers": qm.quantizers.count, "from_qdq": true, "calibration_images": 0])
+    } else {
+      print("read \(qm.quantizers.count) tensors' formats from the QDQ file \(model) (no calibration) -> \(outputDir)")
     }
   }
 }

@@ -51,6 +51,9 @@ public enum ONNXImporter {
     /// The graph's input and output value names, in the model's input and output order.
     public var inputNames: [String]
     public var outputNames: [String]
+    /// The model node that computes each runtime value of the graph, by value name (values of
+    /// nodes the model does not keep are left out).
+    public var producers: [String: String] = [:]
   }
 
   /// Operators this importer reads (ONNX default domain, opsets 11–19).
@@ -141,7 +144,11 @@ final class Importer {
       let left = names.filter(kept.contains)
       reports[k].status = left.isEmpty ? .merged : .imported(left)
     }
-    return ONNXImporter.Result(model: model, file: file, nodes: reports, inputNames: inputNames, outputNames: g.output.map(\.name))
+    var result = ONNXImporter.Result(model: model, file: file, nodes: reports, inputNames: inputNames, outputNames: g.output.map(\.name))
+    for (name, v) in values {
+      if case .runtime(let r) = v, kept.contains(graph.nodes[r.node].name) { result.producers[name] = graph.nodes[r.node].name }
+    }
+    return result
   }
 
   /// Graph inputs that are not initializers become `Input` nodes: batch axis first, the other

@@ -38,12 +38,14 @@ public enum ModelStore {
   /// The preprocessing recorded in quantized-model and deploy directories.
   public static let preprocessingFile = "preprocessing.json"
 
-  /// Loads an ONNX file (`.onnx`), float weights (`.h5`: a built-in architecture, named by `--arch`
+  /// Loads an ONNX file (`.onnx`; a QDQ file is a quantized model with the file's scales:
+  /// `QDQImport`), float weights (`.h5`: a built-in architecture, named by `--arch`
   /// or the file's attribute, or the graph the checkpoint carries) or a quantized-model directory.
   public static func load(_ path: String, architecture: String? = nil, inputDims: [String: [Int]] = [:]) throws -> LoadedModel {
     if QuantizedModel.isQuantizedDirectory(path) { return try loadQuantized(path) }
     if path.lowercased().hasSuffix(".onnx") {
       let file = try ONNXFile(path: path)
+      if QDQImport.isQDQ(file) { return try QDQImport.load(file, inputDims: inputDims) }
       let model = try importModel(file, inputDims: inputDims)
       return LoadedModel(model: model, quantized: nil, source: .onnx(file, inputDims: inputDims), preprocessing: nil)
     }
