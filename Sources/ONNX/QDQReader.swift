@@ -41,7 +41,7 @@ public struct QDQFormat: Equatable, Sendable, CustomStringConvertible {
   var qmax: Int { signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1 }
 }
 
-/// A QDQ model (ONNX Runtime `quantize_static`, Quark, NVIDIA modelopt, our own export) split into
+/// A QDQ model (ONNX Runtime `quantize_static`, Quark, NVIDIA modelopt) split into
 /// the float graph it computes on the dequantized values and the quantization of its tensors.
 public struct QDQModel {
   /// The graph without QuantizeLinear / DequantizeLinear: weights as their dequantized float

@@ -8,7 +8,7 @@ import TensorCore
 /// quantized model with the file's own scales, no calibration: the float graph it computes is
 /// imported, prepared as any model is, and every quantizer takes the format of the tensor the file
 /// quantizes there. Power-of-two scales with zero point 0 (Quark's and vai_q's pof2 / fixed-point
-/// formats, ours) are fixed-point formats the deploy graph and the integer simulator run; any
+/// formats) are fixed-point formats the deploy graph and the integer simulator run; any
 /// other scale or zero point, a quantizer the file has no scale for, and a quantized tensor our
 /// integer graph computes without rounding there are errors naming the tensor and its node.
 public enum QDQImport {
