@@ -204,3 +204,127 @@ void cks_quantize(const float *x, int16_t *y, int64_t n, float scale, ck_roundin
   cks_q_job j = {x, y, scale, rule, qmin, qmax};
   ck_parallel_for(n, CK_GRAIN, cks_q_task, &j);
 }
+
+// Requantization by an integer multiplier and a right shift per output channel (affine and
+// per-channel float scales: Quark Int16Scale / TIDL with 16-bit multipliers, gemmlowp with 32-bit
+// ones). The product is exact in 128 bits and rounded once, with the tensor's rule; ReLU and ReLU6
+// clamp the rounded code (round is monotone, so this equals rounding the clamped value), the
+// DPU's leaky ReLU works at 8 more fractional bits as in cks_requantize.
+// The rounding step after a floor shift: q = floor(v / 2^s), r = v − q·2^s, half = 2^(s−1).
+#define CKS_ROUND_FLOORED(q, r, half, v, rule)                              \
+  switch (rule) {                                                           \
+  case CK_ROUND_HALF_EVEN: q += (r > half || (r == half && (q & 1))); break; \
+  case CK_ROUND_HALF_UP: q += r >= half; break;                             \
+  case CK_ROUND_HALF_AWAY: q += (r > half || (r == half && v > 0)); break;  \
+  case CK_ROUND_FLOOR: break;                                               \
+  case CK_ROUND_CEIL: q += r != 0; break;                                   \
+  case CK_ROUND_TOWARD_ZERO: q += (r != 0 && v < 0); break;                 \
+  }
+
+static inline int64_t cks_shift_round_i128(__int128 v, int shift, ck_rounding rule) {
+  if (shift <= 0) return (int64_t)v;
+  __int128 one = 1;
+  __int128 q = v >> shift;  // floor
+  __int128 r = v - q * (one << shift);
+  __int128 half = one << (shift - 1);
+  CKS_ROUND_FLOORED(q, r, half, v, rule)
+  // saturate to int64 (the caller clamps to the code range)
+  if (q > (__int128)INT64_MAX) return INT64_MAX;
+  if (q < (__int128)INT64_MIN) return INT64_MIN;
+  return (int64_t)q;
+}
+
+typedef struct {
+  const int32_t *acc32;
+  const int64_t *acc64;
+  const float *accf;  // exact integer sums in float (|sum| < 2^24)
+  int64_t c, p;
+  const int64_t *bias, *mult;
+  const int32_t *shift;
+  ck_activation act;
+  int64_t relu6_code;
+  int rule, qmin, qmax;
+  int16_t *out;
+  float *outf;  // or the dequantized values code · cell
+  float cell;
+} cks_rqm_job;
+
+// cks_shift_round_i128 for products that fit int64 (the usual case: a 32-bit sum times a
+// multiplier below 2^31) and shifts 1 … 62, with the same rules.
+static inline int64_t cks_shift_round_i64(int64_t v, int shift, ck_rounding rule) {
+  int64_t q = v >> shift;  // floor
+  int64_t r = v & (((int64_t)1 << shift) - 1);
+  int64_t half = (int64_t)1 << (shift - 1);
+  CKS_ROUND_FLOORED(q, r, half, v, rule)
+  return q;
+}
+
+// One (image, channel) row whose products fit int64: |sum + bias| < 2^32, multiplier < 2^31, no
+// leaky slope. Inlined per rounding rule, so the loop carries no switch.
+static inline __attribute__((always_inline)) void cks_rqm_row_fast(const cks_rqm_job *j, int64_t row, int64_t bias, int64_t m, int sh,
+                                                                   int64_t lo, int64_t hi, ck_rounding rule) {
+  const int64_t p = j->p, base = row * p;
+  for (int64_t i = 0; i < p; i++) {
+    int64_t a = j->acc32 ? (int64_t)j->acc32[base + i] : (int64_t)j->accf[base + i];
+    int64_t q = cks_shift_round_i64((a + bias) * m, sh, rule);
+    q = q < lo ? lo : (q > hi ? hi : q);
+    if (j->outf) j->outf[base + i] = (float)q * j->cell;
+    else j->out[base + i] = (int16_t)q;
+  }
+}
+
+static void cks_rqm_task(void *ctx, int64_t b, int64_t e) {
+  const cks_rqm_job *j = (const cks_rqm_job *)ctx;
+  for (int64_t row = b; row < e; row++) {  // row = (image, channel)
+    int64_t ch = row % j->c;
+    int64_t bias = j->bias ? j->bias[ch] : 0, m = j->mult[ch];
+    int leaky = j->act == CK_ACT_LEAKY_DPU;
+    int sh = j->shift[ch] + (leaky ? 8 : 0);
+    // ReLU / ReLU6 clamp the rounded code, then the code range: one clamp to [lo, hi]
+    int64_t lo = j->qmin, hi = j->qmax;
+    if ((j->act == CK_ACT_RELU || j->act == CK_ACT_RELU6) && lo < 0) lo = 0;
+    if (j->act == CK_ACT_RELU6 && hi > j->relu6_code) hi = j->relu6_code < lo ? lo : j->relu6_code;
+    if (!leaky && !j->acc64 && sh >= 1 && sh <= 62 && m < ((int64_t)1 << 31) && bias > -((int64_t)1 << 30) && bias < ((int64_t)1 << 30)) {
+      switch ((ck_rounding)j->rule) {
+      case CK_ROUND_HALF_EVEN: cks_rqm_row_fast(j, row, bias, m, sh, lo, hi, CK_ROUND_HALF_EVEN); break;
+      case CK_ROUND_HALF_UP: cks_rqm_row_fast(j, row, bias, m, sh, lo, hi, CK_ROUND_HALF_UP); break;
+      case CK_ROUND_HALF_AWAY: cks_rqm_row_fast(j, row, bias, m, sh, lo, hi, CK_ROUND_HALF_AWAY); break;
+      case CK_ROUND_FLOOR: cks_rqm_row_fast(j, row, bias, m, sh, lo, hi, CK_ROUND_FLOOR); break;
+      case CK_ROUND_CEIL: cks_rqm_row_fast(j, row, bias, m, sh, lo, hi, CK_ROUND_CEIL); break;
+      case CK_ROUND_TOWARD_ZERO: cks_rqm_row_fast(j, row, bias, m, sh, lo, hi, CK_ROUND_TOWARD_ZERO); break;
+      }
+      continue;
+    }
+    for (int64_t i = 0; i < j->p; i++) {
+      int64_t k = row * j->p + i;
+      int64_t a = j->acc32 ? (int64_t)j->acc32[k] : (j->acc64 ? j->acc64[k] : (int64_t)j->accf[k]);
+      __int128 s = (__int128)a + bias;
+      if (leaky) s = s < 0 ? s * 26 : s * 256;
+      int64_t v = cks_shift_round_i128(s * m, sh, (ck_rounding)j->rule);
+      if (j->act == CK_ACT_RELU || j->act == CK_ACT_RELU6) v = v > 0 ? v : 0;
+      if (j->act == CK_ACT_RELU6 && v > j->relu6_code) v = j->relu6_code;
+      v = ck_saturate_i64(v, j->qmin, j->qmax);
+      if (j->outf) j->outf[k] = (float)v * j->cell;
+      else j->out[k] = (int16_t)v;
+    }
+  }
+}
+
+static void cks_rqm_run(cks_rqm_job *j, int64_t n) {
+  int64_t grain = j->p >= 4096 ? 1 : 4096 / (j->p ? j->p : 1);
+  ck_parallel_for(n * j->c, grain, cks_rqm_task, j);
+}
+
+void cks_requantize_mul(const int32_t *acc32, const int64_t *acc64, int64_t n, int64_t c, int64_t p,
+                        const int64_t *bias, const int64_t *mult, const int32_t *shift, ck_activation act,
+                        int64_t relu6_code, ck_rounding rule, int qmin, int qmax, int16_t *out) {
+  cks_rqm_job j = {acc32, acc64, NULL, c, p, bias, mult, shift, act, relu6_code, rule, qmin, qmax, out, NULL, 0};
+  cks_rqm_run(&j, n);
+}
+
+void cks_requantize_mul_f32(const float *sums, int64_t n, int64_t c, int64_t p, const int64_t *bias, const int64_t *mult,
+                            const int32_t *shift, ck_activation act, int64_t relu6_code, ck_rounding rule, int qmin, int qmax,
+                            float cell, float *out) {
+  cks_rqm_job j = {NULL, NULL, sums, c, p, bias, mult, shift, act, relu6_code, rule, qmin, qmax, NULL, out, cell};
+  cks_rqm_run(&j, n);
+}

@@ -46,7 +46,7 @@ struct Demo: ParsableCommand {
     let qm = try Prepare.quantize(model, config: QuantizationConfig())
     let calibration = Kernels.slice(trainX, [SliceRange(0, 256)])
     let report = try Calibration.calibrate(qm) { body in try body(calibration) }
-    ShiftConstraints.enforce(qm)
+    try ShiftConstraints.enforce(qm)
     let fakeQuant = Self.accuracy(qm.model.withoutGradients { qm.model(testX) }, testY)
     print(String(format: "quantized %d tensors on %d calibration images: fake-quant accuracy %.2f %% (float %.2f %%)",
                  qm.quantizers.count, report.images, fakeQuant, floatAccuracy))

@@ -18,7 +18,7 @@ struct ExportCommand: ParsableCommand {
   @Option(help: "deploy (the integer deploy graph of a quantized model), qdq (the same as a QDQ ONNX model: QuantizeLinear / DequantizeLinear on every tensor, with the deploy graph beside it) or onnx (a float model as ONNX).")
   var format: Format = .deploy
   @Option(help: "ONNX opset of --format onnx / qdq (13–19).") var opset = 17
-  @Option(help: "qdq: native (QuantizeLinear's half-to-even rounding) or exact (the model's own rounding written out before each QuantizeLinear, so ONNX Runtime matches the simulator to 0 LSB).")
+  @Option(help: "qdq: native (QuantizeLinear's half-to-even rounding; per-channel weights as DequantizeLinear on axis 0, requantized by the runtime in float) or exact (the model's own rounding written out before each QuantizeLinear, and --requantize int16 / int32 layers' integer multipliers in float / double ops, so ONNX Runtime matches the simulator to 0 LSB).")
   var qdqRounding = "native"
   @Option(help: "qdq: every_tensor (a QuantizeLinear / DequantizeLinear pair after every tensor, as NVDLA / modelopt target_dla expect) or operator_inputs (ONNX Runtime's / TensorRT's convention: no pair after data movement that keeps its input's grid — max pool, reshape, flatten, transpose, slice, nearest upsampling, concat, zero padding).")
   var qdqPlacement = "every_tensor"

@@ -32,6 +32,8 @@ struct QuantizationOptions: ParsableArguments {
   @Option(help: "Bits of the first conv (weights and input), e.g. 8 in low-bit runs.") var firstLayerBit: Int?
   @Option(help: "Bits of the last layer (weights, input and output).") var lastLayerBit: Int?
   @Flag(help: "Symmetric per-channel weights with float scales (instead of power-of-two per tensor).") var perChannel = false
+  @Option(help: "Requantization of conv / linear outputs: power_of_two (a shift; the DPU), int16 (16-bit multiplier and shift: Quark Int16Scale, TIDL) or int32 (gemmlowp). --per-channel weights need int16 or int32 for export and the simulator.")
+  var requantize = "power_of_two"
   @Flag(help: "Unsigned formats for activations that cannot be negative (after ReLU; TIDL style). Default: all signed (DPU).")
   var unsignedActivations = false
 
@@ -91,6 +93,10 @@ struct QuantizationOptions: ParsableArguments {
     c.firstLayerBit = firstLayerBit
     c.lastLayerBit = lastLayerBit
     c.unsignedActivations = unsignedActivations
+    guard let rq = RequantizeMode(rawValue: requantize) else {
+      throw ValidationError("--requantize '\(requantize)': expected one of \(RequantizeMode.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    c.requantize = rq
     if perChannel {
       c.perChannelWeights = true
       if c.weightMethod == nil, [.nonOverflow, .minDiffs, .minDiffsDepthwise].contains(c.method) { c.weightMethod = .minMax }

@@ -35,6 +35,15 @@ public struct DeployNode: Codable, Equatable, Sendable {
   public var biasBits: Int?
   public var shiftCut: Int?
   public var shiftBias: Int?
+  /// Multiplier requantization (float weight scales; `requantize` int16 / int32), instead of the
+  /// positions' shift: per output channel the weight codes' scale, the integer multiplier and
+  /// right shift taking the accumulator to the output grid, and the left shift of the bias code
+  /// onto the accumulator. weight_fractional_bits and bias_fractional_bits are absent then.
+  public var weightScales: [Float]?
+  public var multiplierBits: Int?
+  public var multipliers: [Int64]?
+  public var multiplierShifts: [Int]?
+  public var biasShifts: [Int]?
   public var conv: ConvGeometry?
   public var kernel: [Int]?  // [KH, KW]
   public var outputPadding: [Int]?  // conv_transpose: [H, W]
@@ -74,6 +83,43 @@ public struct DeployNode: Codable, Equatable, Sendable {
     case shiftCut = "shift_cut", shiftBias = "shift_bias", poolMultiplier = "pool_multiplier", poolShift = "pool_shift"
     case padBefore = "pad_before", padAfter = "pad_after", padValue = "pad_value", perm, table
     case shiftRead = "shift_read", shiftWrite = "shift_write", outputPadding = "output_padding"
+    case weightScales = "weight_scales", multiplierBits = "multiplier_bits", multipliers
+    case multiplierShifts = "multiplier_shifts", biasShifts = "bias_shifts"
+  }
+
+  /// Whether this conv / linear node requantizes by integer multipliers.
+  public var requantizesByMultiplier: Bool { multipliers != nil }
+
+  /// The per-channel requantization of a multiplier node (validated by `validate`).
+  public var channelRequantization: ChannelRequantization? {
+    guard let multipliers, let multiplierShifts else { return nil }
+    return ChannelRequantization(multipliers: zip(multipliers, multiplierShifts).map { IntegerMultiplier(multiplier: $0, shift: $1) },
+                                 biasShifts: biasShifts ?? Array(repeating: 0, count: multipliers.count))
+  }
+
+  func validateMultipliers(_ g: DeployGraph, _ need: (Bool, String) throws -> Void) throws {
+    guard let multipliers else {
+      try need(weightScales == nil && multiplierBits == nil && multiplierShifts == nil && biasShifts == nil,
+               "weight_scales / multiplier_bits / multiplier_shifts / bias_shifts without multipliers")
+      return
+    }
+    try need(op != .convTranspose, "multiplier requantization is not supported for conv_transpose")
+    guard let bits = multiplierBits, bits == 16 || bits == 32 else { throw DeployError("node \(name) (\(op.rawValue)): multiplier_bits must be 16 or 32") }
+    let channels = multipliers.count
+    if let y = g.tensors[output]?.shape.first { try need(channels == y, "\(channels) multipliers for \(y) output channels") }
+    try need(multiplierShifts?.count == channels, "needs one multiplier_shift per multiplier")
+    try need(weightScales?.count == channels && weightScales!.allSatisfy { $0 > 0 && $0.isFinite }, "needs one positive weight scale per channel")
+    let top = Int64(1) << (bits - 1)
+    if let bad = multipliers.first(where: { $0 < 1 || $0 >= top }) { throw DeployError("node \(name) (\(op.rawValue)): multiplier \(bad) outside [1, 2^\(bits - 1))") }
+    if let bad = multiplierShifts!.first(where: { !(0...IntegerMultiplier.maxShift).contains($0) }) {
+      throw DeployError("node \(name) (\(op.rawValue)): multiplier_shift \(bad) outside [0, \(IntegerMultiplier.maxShift)]")
+    }
+    try need(weightFractionalBits == nil && biasFractionalBits == nil, "multipliers together with fix positions for weight or bias")
+    if bias != nil {
+      try need(biasShifts?.count == channels && biasShifts!.allSatisfy { (0...62).contains($0) }, "needs one bias_shift in [0, 62] per channel")
+    } else {
+      try need(biasShifts == nil, "bias_shifts without a bias")
+    }
   }
 
   func validate(_ g: DeployGraph) throws {
@@ -82,8 +128,10 @@ public struct DeployNode: Codable, Equatable, Sendable {
     case .input: try need(inputs.isEmpty, "an input node takes no inputs")
     case .conv2d, .linear, .convTranspose:
       try need(inputs.count == 1, "needs one input")
-      try need(weight != nil && weightFractionalBits != nil && weightBits != nil, "needs a weight, its bits and position")
-      try need(bias == nil || (biasFractionalBits != nil && biasBits != nil), "needs the bias bits and position")
+      try need(weight != nil && weightBits != nil && (weightFractionalBits != nil || multipliers != nil),
+               "needs a weight, its bits and position (or multipliers)")
+      try need(bias == nil || (biasBits != nil && (biasFractionalBits != nil || multipliers != nil)), "needs the bias bits and position")
+      try validateMultipliers(g, need)
       if op != .linear { try need(conv != nil && kernel?.count == 2, "needs conv geometry and kernel size") }
       if op == .convTranspose { try need(outputPadding?.count == 2 && outputPadding!.allSatisfy { $0 >= 0 }, "needs output_padding [H, W]") }
     case .add, .sub, .mul:

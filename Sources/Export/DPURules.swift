@@ -33,11 +33,12 @@ public enum DPURules {
       let ins = try n.inputs.map(p)
       switch n.op {
       case .conv2d, .linear, .convTranspose:
-        let cut = n.weightFractionalBits! + ins[0] - out
+        guard let fw = n.weightFractionalBits else { continue }  // multiplier requantization: no DPU shifts
+        let cut = fw + ins[0] - out
         check(!options.shiftCut || (0...16).contains(cut), "shift_cut \(cut) outside [0, 16]")
         check(n.shiftCut == nil || n.shiftCut == cut, "shift_cut attribute \(n.shiftCut!) differs from the positions' \(cut)")
         if options.shiftBias, let fb = n.biasFractionalBits {
-          let bias = n.weightFractionalBits! + ins[0] - fb
+          let bias = fw + ins[0] - fb
           check((min(0, cut - 16)...16).contains(bias), "shift_bias \(bias) outside [\(min(0, cut - 16)), 16]")
         }
       case .add, .sub:

@@ -29,7 +29,7 @@ public enum Exporter {
                         + " (keep them in float with ignore_nodes or end the quantized region with output_nodes)")
     }
     qm.foldBatchNorms()  // QAT Conv+BN layers become their folded convolutions
-    if enforceShifts { ShiftConstraints.enforce(qm) }
+    if enforceShifts { try ShiftConstraints.enforce(qm) }
     let adjustments = qm.adjustments.map {
       ShiftAdjustment(node: $0.node, tensor: $0.tensor.rawValue, from: $0.from, to: $0.to, reason: $0.reason)
     }

@@ -15,6 +15,7 @@ extension QuantizedLayer: Lowerable {
     if let problem = lowerable.exportProblem(inputShape: context.inputShapes[0]) { throw context.unsupported(problem) }
     var d = lowerable.lowerAttributes(context)
     d.activation = activation
+    if requantizesByMultiplier { return try lowerWithMultipliers(d, &context) }
     guard let fw = weightQuantizer.fixedPointFormat else { throw context.unsupported("its weight has no fix position") }
     d.weight = context.name + ".weight"
     d.weightBits = fw.bits
@@ -28,6 +29,30 @@ extension QuantizedLayer: Lowerable {
       if let b = try integerBias(fb) { context.add(context.name + ".bias", b) }
     }
     if let s = ShiftConstraints.shifts(self) { (d.shiftCut, d.shiftBias) = (s.cut, s.bias) }
+    return d
+  }
+}
+
+extension QuantizedLayer {
+  /// Weight and bias codes with per-channel multipliers and shifts (`requantize` int16 / int32).
+  func lowerWithMultipliers(_ node: DeployNode, _ context: inout LoweringContext) throws -> DeployNode {
+    var d = node
+    guard d.op != .convTranspose else { throw context.unsupported("multiplier requantization of a transposed convolution is not supported") }
+    let form: IntegerLayerForm
+    do { form = try integerForm() } catch { throw context.unsupported("\(error)") }
+    d.weight = context.name + ".weight"
+    d.weightBits = form.weight.format.bits
+    context.add(context.name + ".weight", form.weight)
+    d.weightScales = form.weightScales
+    d.multiplierBits = requantize.multiplierBits
+    d.multipliers = form.requantization.multipliers.map(\.multiplier)
+    d.multiplierShifts = form.requantization.multipliers.map(\.shift)
+    if let b = form.bias {
+      d.bias = context.name + ".bias"
+      d.biasBits = b.format.bits
+      d.biasShifts = form.requantization.biasShifts
+      context.add(context.name + ".bias", b)
+    }
     return d
   }
 }

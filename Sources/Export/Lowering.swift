@@ -41,10 +41,19 @@ struct Lowering {
   }
 
   func checkFormats() throws {
+    // weights and biases of layers that requantize by multiplier may have any symmetric scales
+    var byMultiplier = Set<ObjectIdentifier>()
+    for (_, l) in qm.weightLayers where l.requantizesByMultiplier {
+      byMultiplier.insert(ObjectIdentifier(l.weightQuantizer))
+      if let b = l.biasQuantizer { byMultiplier.insert(ObjectIdentifier(b)) }
+    }
     for q in qm.quantizers {
       guard let f = q.format else { throw DeployError("\(q.label): not calibrated; run calibration before export") }
+      if byMultiplier.contains(ObjectIdentifier(q)) { continue }
       guard case .fixedPoint = f else {
-        throw DeployError("\(q.label): \(f) is not a per-tensor power-of-two format; the deploy format (DPU) needs fix positions")
+        let hint = (q.role == .weight || q.role == .bias) && qm.config.requantize == .powerOfTwo
+          ? "; quantize with --requantize int16 or int32 for integer multipliers" : ""
+        throw DeployError("\(q.label): \(f) is not a per-tensor power-of-two format; the deploy format needs fix positions for it\(hint)")
       }
     }
   }

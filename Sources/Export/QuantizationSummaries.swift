@@ -56,17 +56,25 @@ public enum QuantizationSummaries {
   static func xfdnn(_ g: DeployGraph, _ payload: DeployPayload) -> [String: Any] {
     var layers: [[String: Any]] = []
     for n in g.nodes where n.op == .conv2d || n.op == .linear {
-      guard let tin = g.tensors[n.inputs[0]], let tout = g.tensors[n.output], let w = n.weight.flatMap({ payload[$0] }),
-            let fw = n.weightFractionalBits else { continue }
+      guard let tin = g.tensors[n.inputs[0]], let tout = g.tensors[n.output], let w = n.weight.flatMap({ payload[$0] }) else { continue }
+      // the scale of channel c's weight codes: a fix position, or a multiplier node's float scales
+      let scale: (Int) -> Double
+      if let fw = n.weightFractionalBits {
+        scale = { _ in Double(sign: .plus, exponent: -fw, significand: 1) }
+      } else if let ws = n.weightScales, ws.count == w.shape[0] {
+        scale = { Double(ws[$0]) }
+      } else { continue }
       let perChannel = w.values.count / max(1, w.shape[0])
       let thresholds = (0..<w.shape[0]).map { c -> Double in
         let m = w.values[(c * perChannel)..<((c + 1) * perChannel)].map { abs(Int($0)) }.max() ?? 0
-        return Double(m) * Double(sign: .plus, exponent: -fw, significand: 1)
+        return Double(m) * scale(c)
       }
-      layers.append(["name": n.name, "bw_layer_in": tin.bits, "bw_layer_out": tout.bits, "bw_params": n.weightBits ?? 0,
-                     "th_layer_in": Double(tin.format.qmax) * tin.format.scale,
-                     "th_layer_out": Double(tout.format.qmax) * tout.format.scale, "th_params": thresholds,
-                     "pos_layer_in": tin.fractionalBits, "pos_layer_out": tout.fractionalBits, "pos_params": fw])
+      var layer: [String: Any] = ["name": n.name, "bw_layer_in": tin.bits, "bw_layer_out": tout.bits, "bw_params": n.weightBits ?? 0,
+                                  "th_layer_in": Double(tin.format.qmax) * tin.format.scale,
+                                  "th_layer_out": Double(tout.format.qmax) * tout.format.scale, "th_params": thresholds,
+                                  "pos_layer_in": tin.fractionalBits, "pos_layer_out": tout.fractionalBits]
+      if let fw = n.weightFractionalBits { layer["pos_params"] = fw }
+      layers.append(layer)
     }
     return ["network": layers, "producer": "swift-qat"]
   }

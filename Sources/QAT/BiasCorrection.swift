@@ -77,7 +77,7 @@ public enum BiasCorrection {
       let shift = zip(floatSums[k], sums).map { Float(($0 - $1) / Double(elements[k])) }
       l.bias.value = Tensor(zip(deployed.scalars, shift).map { $0 + $1 }, shape: l.bias.value.shape)
       if let bq = l.layer.biasQuantizer { try Calibration.calibrate(bq, l.bias.value); try bq.setMode(.quantize) }
-      ShiftConstraints.enforce(qm)
+      try ShiftConstraints.enforce(qm)
       report.corrected.append((model.nodes[l.index].name, shift.map(abs).max() ?? 0))
     }
     return report

@@ -44,6 +44,7 @@ public enum Calibration {
     guard report.images > 0 else { throw QuantizationError("calibration received no batches") }
     for q in activations { try q.freeze() }
     applyAlignment(qm)
+    try Requantization.deriveBiasFormats(qm)
     try qm.setMode(.quantize)
     report.passes = pass
     report.seconds = monotonicClock() - start

@@ -59,13 +59,18 @@ public enum Prepare {
         model.bypass(c)
       }
       outputLabel[name] = label
-      let wq = weightQuantizer(name, bits, method, config)
+      let perChannel = perChannelWeights(core, config)
+      let wq = weightQuantizer(name, bits, method, config, perChannel: perChannel)
       if let bn = batchNorm {
-        model.replaceLayer(at: i, with: QuantizedBatchNormFold(core, bn, activation: activation, weightQuantizer: wq,
-                                                               biasQuantizer: biasQuantizer(name, bits, config)))
+        let bq = biasQuantizer(name, bits, config, perChannel: perChannel)
+        let q = QuantizedBatchNormFold(core, bn, activation: activation, weightQuantizer: wq, biasQuantizer: bq)
+        q.requantize = config.requantize
+        model.replaceLayer(at: i, with: q)
       } else {
-        model.replaceLayer(at: i, with: QuantizedLayer(core, activation: activation, weightQuantizer: wq,
-                                                       biasQuantizer: core.bias.map { _ in biasQuantizer(name, bits, config) }))
+        let bq = core.bias.map { _ in biasQuantizer(name, bits, config, perChannel: perChannel) }
+        let q = QuantizedLayer(core, activation: activation, weightQuantizer: wq, biasQuantizer: bq)
+        q.requantize = config.requantize
+        model.replaceLayer(at: i, with: q)
       }
     }
     return outputLabel
@@ -139,18 +144,28 @@ extension Prepare {
     config.nodesBit[name + ".weight"] ?? config.nodesBit[name] ?? override ?? config.weightBit
   }
 
-  static func weightQuantizer(_ name: String, _ bits: Int, _ method: CalibrationMethod, _ config: QuantizationConfig) -> FixNeuron {
-    let spec = config.perChannelWeights
+  /// Per-channel float weight scales (`per_channel_weights`); with multiplier requantization only
+  /// for layers with an integer form and output channels on the weight's first axis (Conv, Linear):
+  /// the others (ConvTranspose) keep a power-of-two format, which their integer path needs.
+  static func perChannelWeights(_ core: any WeightBearing, _ config: QuantizationConfig) -> Bool {
+    guard config.perChannelWeights else { return false }
+    if config.requantize == .powerOfTwo { return true }
+    return core is any IntegerWeightBearing && core.outputChannelAxis == 0
+  }
+
+  static func weightQuantizer(_ name: String, _ bits: Int, _ method: CalibrationMethod, _ config: QuantizationConfig,
+                              perChannel: Bool) -> FixNeuron {
+    let spec = perChannel
       ? QuantSpec(bits: bits, scheme: .symmetric, channelAxis: 0, rounding: config.weightRounding,
                   method: [.nonOverflow, .minDiffs, .minDiffsDepthwise].contains(method) ? .minMax : method, narrowRange: true)
       : QuantSpec(bits: bits, rounding: config.weightRounding, method: method)
     return FixNeuron(label: name + ".weight", role: .weight, spec: spec)
   }
 
-  static func biasQuantizer(_ name: String, _ weightBits: Int, _ config: QuantizationConfig) -> FixNeuron {
+  static func biasQuantizer(_ name: String, _ weightBits: Int, _ config: QuantizationConfig, perChannel: Bool) -> FixNeuron {
     let bits = config.biasBit ?? weightBits
-    let spec = config.perChannelWeights
-      ? QuantSpec(bits: 16, scheme: .symmetric, rounding: config.weightRounding, method: .minMax)
+    let spec = perChannel
+      ? QuantSpec(bits: config.biasBit ?? 16, scheme: .symmetric, rounding: config.weightRounding, method: .minMax)
       : QuantSpec(bits: bits, rounding: config.weightRounding, method: config.defaultWeightMethod)
     return FixNeuron(label: name + ".bias", role: .bias, spec: spec)
   }

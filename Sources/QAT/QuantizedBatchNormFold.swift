@@ -16,6 +16,7 @@ public final class QuantizedBatchNormFold: Layer, WeightQuantized {
   public let weightQuantizer: FixNeuron
   public let biasQuantizer: FixNeuron?
   public let activation: FusedActivation
+  public var requantize = RequantizeMode.powerOfTwo
   public var inputQuantizer: FixNeuron?
   public var outputQuantizer: FixNeuron?
   public private(set) var phase: Phase = .training
@@ -105,6 +106,7 @@ public final class QuantizedBatchNormFold: Layer, WeightQuantized {
                            activation: activation, weightQuantizer: weightQuantizer, biasQuantizer: biasQuantizer)
     q.inputQuantizer = inputQuantizer
     q.outputQuantizer = outputQuantizer
+    q.requantize = requantize
     return q
   }
 

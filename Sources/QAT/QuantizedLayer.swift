@@ -17,6 +17,7 @@ public final class QuantizedLayer: Layer, WeightQuantized {
   public let weightQuantizer: FixNeuron
   public let biasQuantizer: FixNeuron?
   public let activation: FusedActivation
+  public var requantize = RequantizeMode.powerOfTwo
   public var inputQuantizer: FixNeuron?
   public var outputQuantizer: FixNeuron?
   /// The first time (since `clearExactPathFailure()`) the exact integer path was needed and could
@@ -40,6 +41,11 @@ public final class QuantizedLayer: Layer, WeightQuantized {
 
   public func forward(_ inputs: [Tensor]) -> Tensor {
     let x = single(inputs, "QuantizedLayer")
+    if usesMultiplierPath(x) {
+      do { return try multiplierForward(x) } catch {
+        if exactPathFailure == nil { exactPathFailure = "\(error)" }
+      }
+    }
     if let context = exactContext(x) {
       do { return try exactForward(x, context) } catch {
         if exactPathFailure == nil { exactPathFailure = "\(error)" }
@@ -84,7 +90,51 @@ public final class QuantizedLayer: Layer, WeightQuantized {
       throw QuantizationError("\(kind) (weight quantizer \(weightQuantizer.label)): input not on its quantizer's grid, computed in float: \(error)")
     }
     let y = c.core.applyInteger(xi, weight: try integerWeight(c.weight), bias: try integerBias(c.bias), activation: activation,
-                              output: c.output.fixedPointFormat!, rounding: c.output.spec.rounding)
+                              output: c.output.fixedPointFormat!, rounding: c.output.spec.rounding, requantization: nil)
+    return y.dequantized()
+  }
+
+  /// Inference with multiplier requantization always runs the integer form (float sums of
+  /// float-scale products round, and the multiplier is not the exact scale ratio): training
+  /// (gradients live) uses the float path.
+  func usesMultiplierPath(_ x: Tensor) -> Bool {
+    guard requantizesByMultiplier, !x.isTracked, !core.weight.requiresGradient, weightQuantizer.mode == .quantize,
+          let input = inputQuantizer, input.mode == .quantize, input.rangeParameter == nil,
+          let out = outputQuantizer, out.mode == .quantize, out.rangeParameter == nil else { return false }
+    return true
+  }
+
+  func multiplierForward(_ x: Tensor) throws -> Tensor {
+    guard let integerCore = core as? any IntegerWeightBearing else {
+      throw QuantizationError("\(core.kind) has no integer form; multiplier requantization computed in float")
+    }
+    let form = try integerForm()
+    let fx = inputQuantizer!.fixedPointFormat!, out = outputQuantizer!
+    if form.sumsExactInFloat(inputCodes: max(abs(fx.qmin), abs(fx.qmax))) {
+      // the float op (BLAS / oneDNN) on integer codes: every partial sum an integer below 2^24,
+      // so exact; then the integer requantization
+      let inv = Float(sign: .plus, exponent: fx.fractionalBits, significand: 1)
+      let values = x.scalars
+      var codes = [Float](repeating: 0, count: values.count)
+      for i in values.indices {
+        let q = values[i] * inv
+        guard q >= Float(fx.qmin), q <= Float(fx.qmax), Float(Int32(q)) == q else {
+          throw QuantizationError("\(kind) (weight quantizer \(weightQuantizer.label)): input value \(values[i]) at flat index \(i) is not on the grid of \(fx), computed in float")
+        }
+        codes[i] = q
+      }
+      let w = Tensor(form.weight.codes.map(Float.init), shape: form.weight.shape)
+      let b = form.bias.map { b in Tensor(zip(b.codes, form.requantization.biasShifts).map { Float(Int64($0) << Int64($1)) }, shape: b.shape) }
+      let sums = core.apply(Tensor(codes, shape: x.shape), weight: w, bias: b)
+      return IntegerKernels.requantize(floatSums: sums, channelAxis: core.outputChannelAxis(inOutputOfRank: sums.shape.rank), bias: nil,
+                                       form.requantization, activation: activation, rounding: out.spec.rounding, output: out.fixedPointFormat!)
+    }
+    let xi: IntTensor
+    do { xi = try IntTensor(onGrid: x, format: fx) } catch {
+      throw QuantizationError("\(kind) (weight quantizer \(weightQuantizer.label)): input not on its quantizer's grid, computed in float: \(error)")
+    }
+    let y = integerCore.applyInteger(xi, weight: form.weight, bias: form.bias, activation: activation, output: out.fixedPointFormat!,
+                                     rounding: out.spec.rounding, requantization: form.requantization)
     return y.dequantized()
   }
 

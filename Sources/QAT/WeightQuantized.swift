@@ -24,6 +24,8 @@ public protocol WeightQuantized: Layer {
   var weightQuantizer: FixNeuron { get }
   var biasQuantizer: FixNeuron? { get }
   var activation: FusedActivation { get }
+  /// How the accumulator reaches the output grid (`QuantizationConfig.requantize`, set by `Prepare`).
+  var requantize: RequantizeMode { get set }
   /// The quantizers of this layer's input and output (set by `Prepare`).
   var inputQuantizer: FixNeuron? { get set }
   var outputQuantizer: FixNeuron? { get set }

@@ -17,7 +17,8 @@ extension Simulator {
       return IntegerKernels.quantize(x, format: format, rounding: rule)
     case .conv2d:
       return IntegerKernels.conv2d(args[0], weight: weights[node.name]!, packed: packed[node.name], bias: biases[node.name],
-                                   geometry: node.conv!, activation: activation, output: format, rounding: rule)
+                                   geometry: node.conv!, activation: activation, output: format, rounding: rule,
+                                   requantization: requantizations[node.name])
     case .convTranspose:
       // a convolution of the zero-dilated, padded input with the flipped, regrouped weight
       let c = node.conv!, k = node.kernel!, extra = node.outputPadding!
@@ -29,7 +30,7 @@ extension Simulator {
                                    geometry: g, activation: activation, output: format, rounding: rule)
     case .linear:
       return IntegerKernels.linear(args[0], weight: weights[node.name]!, packed: packed[node.name], bias: biases[node.name],
-                                   activation: activation, output: format, rounding: rule)
+                                   activation: activation, output: format, rounding: rule, requantization: requantizations[node.name])
     case .add, .sub:
       return IntegerKernels.add(args[0], args[1], subtract: node.op == .sub, activation: activation, output: format, rounding: rule)
     case .mul:

@@ -16,6 +16,8 @@ public final class Simulator: @unchecked Sendable {
   let weights: [String: IntTensor]
   let biases: [String: IntTensor]
   let packed: [String: IntegerKernels.PackedWeights]
+  /// conv / linear nodes that requantize by integer multipliers.
+  let requantizations: [String: ChannelRequantization]
   /// lookup nodes: their tables, in the output tensor's format.
   let tables: [String: IntTensor]
 
@@ -30,7 +32,9 @@ public final class Simulator: @unchecked Sendable {
     self.graph = graph
     var w: [String: IntTensor] = [:], b: [String: IntTensor] = [:], p: [String: IntegerKernels.PackedWeights] = [:]
     for node in graph.nodes where node.op == .conv2d || node.op == .linear || node.op == .convTranspose {
-      guard let name = node.weight, let e = payload[name], let bits = node.weightBits, let f = node.weightFractionalBits else {
+      // multiplier nodes carry their scales in the multipliers: the codes' positions are unused (0)
+      guard let name = node.weight, let e = payload[name], let bits = node.weightBits,
+            let f = node.weightFractionalBits ?? (node.requantizesByMultiplier ? 0 : nil) else {
         throw DeployError("node \(node.name): weight \(node.weight ?? "?") missing from the payload")
       }
       var shape = Shape(e.shape)
@@ -62,7 +66,8 @@ public final class Simulator: @unchecked Sendable {
       w[node.name] = wt
       p[node.name] = IntegerKernels.pack(wt, groups: node.conv?.groups ?? 1)
       if let bn = node.bias {
-        guard let be = payload[bn], let bb = node.biasBits, let bf = node.biasFractionalBits, be.values.count == shape[0] else {
+        guard let be = payload[bn], let bb = node.biasBits, let bf = node.biasFractionalBits ?? (node.requantizesByMultiplier ? 0 : nil),
+              be.values.count == shape[0] else {
           throw DeployError("node \(node.name): bias \(bn) missing from the payload or not [\(shape[0])]")
         }
         // the integer kernels take biases of at most 16 bits
@@ -78,6 +83,7 @@ public final class Simulator: @unchecked Sendable {
     }
     weights = w
     biases = b
+    requantizations = Dictionary(uniqueKeysWithValues: graph.nodes.compactMap { n in n.channelRequantization.map { (n.name, $0) } })
     packed = p
     tables = try Self.tables(graph, payload)
   }

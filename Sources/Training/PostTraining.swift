@@ -24,7 +24,7 @@ public enum PostTraining {
     while let b = try it.next() { batches.append(b.images) }
     let start = monotonicSeconds()
     let calibration = try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
-    ShiftConstraints.enforce(qm)
+    try ShiftConstraints.enforce(qm)
     let rounding = try adaround.map { try AdaRound.apply(qm, batches: batches, options: $0) }
     let correction = biasCorrection ? try BiasCorrection.correct(qm) { body in for b in batches { try body(b) } } : nil
     return Report(calibration: calibration, adaround: rounding, biasCorrection: correction, seconds: monotonicSeconds() - start)

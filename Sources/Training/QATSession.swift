@@ -36,7 +36,7 @@ public final class QATSession {
   public func calibrate(_ batches: [Tensor]) throws {
     let previous = model.phase
     try Calibration.calibrate(quantized) { body in for b in batches { try body(b) } }
-    ShiftConstraints.enforce(quantized)
+    try ShiftConstraints.enforce(quantized)
     model.setPhase(previous)
   }
 
@@ -69,7 +69,7 @@ public final class QATSession {
       try layer.weightQuantizer.setMode(.quantize)
       try layer.biasQuantizer?.setMode(.quantize)
     }
-    ShiftConstraints.enforceAfterWeightRefresh(quantized)
+    try ShiftConstraints.enforceAfterWeightRefresh(quantized)
   }
 
   public func freezeBatchNormStatistics() {

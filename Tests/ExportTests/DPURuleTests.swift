@@ -53,7 +53,7 @@ import Training
     Self.set(qm, "sum", 20)   // shift_write 3 − 20 = −17
     Self.set(qm, "prod", 40)  // shift_write 3 + 10 − 40 = −27 once b has moved
     Self.set(qm, "hsig", 5)   // below 7
-    ShiftConstraints.enforce(qm)
+    try ShiftConstraints.enforce(qm)
     #expect(Self.position(qm, "b") == 10)  // shift_read 11 → 7
     #expect(Self.position(qm, "sum") == 3 + 7)  // shift_write −7
     #expect(Self.position(qm, "prod") == 3 + 10)  // shift_write 0
@@ -64,7 +64,7 @@ import Training
     #expect(qm.adjustments.contains { $0.node == "b" || ($0.node == "sum" && $0.tensor == .input) })
 
     Self.set(qm, "a", 12)
-    ShiftConstraints.enforce(qm)
+    try ShiftConstraints.enforce(qm)
     #expect(Self.position(qm, "a") == 9)  // the hard sigmoid's exact range
   }
 
@@ -87,7 +87,7 @@ import Training
   /// The walk finds each broken rule and names the node.
   @Test func violationsAreNamed() throws {
     let (qm, _) = try Self.calibrated()
-    ShiftConstraints.enforce(qm)
+    try ShiftConstraints.enforce(qm)
     let (g, _) = try Exporter.lower(qm)
     let violations = try DPURules.violations(g)
     #expect(violations.isEmpty, "\(violations)")

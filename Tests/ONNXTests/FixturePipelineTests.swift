@@ -110,7 +110,7 @@ import Training
     let qm = try Prepare.quantize(model, config: config)
     let batches = (0..<3).map { Self.batch(entry, seed: 300 + UInt64($0)) }
     try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
-    ShiftConstraints.enforce(qm)
+    try ShiftConstraints.enforce(qm)
     var rounding = AdaRound.Options()
     (rounding.iterations, rounding.batchSize) = (20, 4)
     let ada = try AdaRound.apply(qm, batches: batches, options: rounding)

@@ -123,7 +123,7 @@ func calibrationBatches(seed: UInt64) -> [Tensor] {
     let qm = try Prepare.quantize(smallNet(seed: 7), config: c)
     let batches = calibrationBatches(seed: 50)
     try Calibration.calibrate(qm) { body in for b in batches { try body(b) } }
-    ShiftConstraints.enforce(qm)
+    try ShiftConstraints.enforce(qm)
     let formats = qm.quantizers.map { ($0.label, $0.fixedPointFormat) }
     #expect(formats.allSatisfy { $0.1?.bits == 16 && $0.1?.fractionalBits == 8 }, "\(formats)")
     // the calibrated run picks other positions for the same tensors

@@ -168,6 +168,17 @@ typedef enum { CK_ACT_NONE = 0, CK_ACT_RELU = 1, CK_ACT_RELU6 = 2, CK_ACT_LEAKY_
 void cks_requantize(const int32_t *acc32, const int64_t *acc64, int64_t n, int64_t c, int64_t p, int left_shift,
                     const int64_t *bias, ck_activation act, int64_t relu6_limit, int shift, ck_rounding rule,
                     int qmin, int qmax, int16_t *out);
+/// out[n, c, p] = saturate(act(round((acc + bias[c]) · mult[c] / 2^shift[c]))), the product exact
+/// in 128 bits; ReLU / ReLU6 clamp the rounded code to [0, relu6_code]; the DPU leaky ReLU scales
+/// by 26 / 256 and shifts 8 more. Exactly one of acc32 / acc64 is non-null; bias may be null.
+void cks_requantize_mul(const int32_t *acc32, const int64_t *acc64, int64_t n, int64_t c, int64_t p,
+                        const int64_t *bias, const int64_t *mult, const int32_t *shift, ck_activation act,
+                        int64_t relu6_code, ck_rounding rule, int qmin, int qmax, int16_t *out);
+/// cks_requantize_mul on sums given as floats (exact integers below 2^24 in magnitude: a float
+/// op on integer codes), writing the dequantized values code · cell.
+void cks_requantize_mul_f32(const float *sums, int64_t n, int64_t c, int64_t p, const int64_t *bias, const int64_t *mult,
+                            const int32_t *shift, ck_activation act, int64_t relu6_code, ck_rounding rule, int qmin, int qmax,
+                            float cell, float *out);
 /// y = saturate(shift_round(act(x), shift)) elementwise.
 void cks_rescale(const int16_t *x, int16_t *y, int64_t n, int shift, ck_rounding rule, int qmin, int qmax,
                  ck_activation act, int64_t relu6_limit);

@@ -33,8 +33,9 @@ public protocol WeightBearing: Layer {
 /// the activation, one rounding onto `output` — what the integer simulator computes for it (and
 /// the fake-quant model where float arithmetic could round).
 public protocol IntegerWeightBearing: WeightBearing {
+  /// `requantization`: per-channel integer multipliers instead of the positions' shift.
   func applyInteger(_ x: IntTensor, weight: IntTensor, bias: IntTensor?, activation: FusedActivation,
-                    output: FixedPointFormat, rounding: RoundingRule) -> IntTensor
+                    output: FixedPointFormat, rounding: RoundingRule, requantization: ChannelRequantization?) -> IntTensor
 }
 
 extension WeightBearing {

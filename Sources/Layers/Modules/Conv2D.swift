@@ -64,9 +64,9 @@ public final class Conv2D: IntegerWeightBearing, ChannelScalable {
   }
 
   public func applyInteger(_ x: IntTensor, weight: IntTensor, bias: IntTensor?, activation: FusedActivation,
-                           output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
+                           output: FixedPointFormat, rounding: RoundingRule, requantization: ChannelRequantization?) -> IntTensor {
     IntegerKernels.conv2d(x, weight: weight, packed: nil, bias: bias, geometry: geometry, activation: activation,
-                          output: output, rounding: rounding)
+                          output: output, rounding: rounding, requantization: requantization)
   }
 
   public func with(weight: Tensor, bias: Tensor?) -> any WeightBearing { Conv2D(weight: weight, bias: bias, geometry: geometry) }

@@ -48,14 +48,16 @@ public final class Linear: IntegerWeightBearing, ChannelScalable {
   }
 
   public func applyInteger(_ x: IntTensor, weight: IntTensor, bias: IntTensor?, activation: FusedActivation,
-                           output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
+                           output: FixedPointFormat, rounding: RoundingRule, requantization: ChannelRequantization?) -> IntTensor {
     let w4 = IntTensor(shape: [weight.shape[0], weight.shape[1], 1, 1], codes: weight.codes, format: weight.format)
     guard x.shape.rank > 2 else {
-      return IntegerKernels.linear(x, weight: w4, packed: nil, bias: bias, activation: activation, output: output, rounding: rounding)
+      return IntegerKernels.linear(x, weight: w4, packed: nil, bias: bias, activation: activation, output: output, rounding: rounding,
+                                   requantization: requantization)
     }
     let leading = Array(x.shape.dims.dropLast())
     let rows = IntTensor(shape: [leading.reduce(1, *), x.shape[x.shape.rank - 1]], codes: x.codes, format: x.format)
-    var y = IntegerKernels.linear(rows, weight: w4, packed: nil, bias: bias, activation: activation, output: output, rounding: rounding)
+    var y = IntegerKernels.linear(rows, weight: w4, packed: nil, bias: bias, activation: activation, output: output, rounding: rounding,
+                                   requantization: requantization)
     y.shape = Shape(leading + [weight.shape[0]])
     return y
   }

@@ -83,12 +83,18 @@ struct ONNXNodeWriter {
   }
 
   static func floatTensor(_ name: String, _ values: [Float], shape: [Int]) -> Onnx_TensorProto {
+    rawTensor(name, type: .float, shape: shape, bitPatterns: values.map(\.bitPattern))
+  }
+
+  /// A tensor whose raw_data holds `bitPatterns` little-endian (float / double values by their bit patterns).
+  static func rawTensor<B: FixedWidthInteger>(_ name: String, type: Onnx_TensorProto.DataType, shape: [Int],
+                                              bitPatterns: [B]) -> Onnx_TensorProto {
     var t = Onnx_TensorProto()
     t.name = name
-    t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+    t.dataType = Int32(type.rawValue)
     t.dims = shape.map(Int64.init)
-    var data = Data(capacity: values.count * 4)
-    for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+    var data = Data(capacity: bitPatterns.count * MemoryLayout<B>.size)
+    for v in bitPatterns { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
     t.rawData = data
     return t
   }

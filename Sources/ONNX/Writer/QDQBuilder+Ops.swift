@@ -7,10 +7,13 @@ extension QDQBuilder {
   /// The switch names every op of the deploy format.
   mutating func emit(_ n: DeployNode) throws {
     let name = n.name, out = try tensor(n.output)
+    let exactInteger = n.requantizesByMultiplier && options.rounding == .exact
     let v: String
     switch n.op {
     case .input:
       v = n.output
+    case .conv2d where exactInteger, .linear where exactInteger:
+      v = try exactMultiplier(n)
     case .conv2d, .convTranspose:
       let (w, b) = try weightAndBias(n)
       let c = n.conv!, k = n.kernel!
@@ -99,6 +102,7 @@ extension QDQBuilder {
   /// int32 at the accumulator's scale 2^−(input + weight fraction) where that is exact (ONNX
   /// Runtime's convention), else at its own.
   mutating func weightAndBias(_ n: DeployNode) throws -> (String, String?) {
+    if n.requantizesByMultiplier { return try perChannelWeightAndBias(n) }
     guard let wn = n.weight, let we = payload[wn], let wb = n.weightBits, let wf = n.weightFractionalBits else {
       throw ONNXError("QDQ writer: node \(n.name): weight \(n.weight ?? "?") missing from the payload")
     }
@@ -111,6 +115,28 @@ extension QDQBuilder {
       return (w, dequantizedInitializer("\(n.name).bias", widened.map { Int32($0) }, shape: be.shape, bits: 32, fractionalBits: accumulator))
     }
     return (w, dequantizedInitializer("\(n.name).bias", be.values, shape: be.shape, bits: 32, fractionalBits: bf))
+  }
+
+  /// A multiplier node's weight with its per-channel scales (axis 0) and its bias as int32 at
+  /// each channel's accumulator scale (input scale · weight scale; the bias code shifted left by
+  /// its bias_shift), or at the bias's own scale where the shifted code leaves int32.
+  mutating func perChannelWeightAndBias(_ n: DeployNode) throws -> (String, String?) {
+    guard let wn = n.weight, let we = payload[wn], let wb = n.weightBits, let scales = n.weightScales else {
+      throw ONNXError("QDQ writer: node \(n.name): weight \(n.weight ?? "?") missing from the payload")
+    }
+    let w = dequantizedInitializer("\(n.name).weight", we.values, shape: we.shape, bits: wb, scales: scales)
+    guard let bn = n.bias else { return (w, nil) }
+    guard let be = payload[bn], let shifts = n.biasShifts, be.values.count == scales.count, shifts.count == scales.count else {
+      throw ONNXError("QDQ writer: node \(n.name): bias \(bn) missing from the payload")
+    }
+    let fx = try tensor(n.inputs[0]).fractionalBits
+    let accumulator = scales.map { Float(Double($0) * Double(sign: .plus, exponent: -fx, significand: 1)) }
+    let widened = zip(be.values, shifts).map { Int64($0) << Int64($1) }
+    if widened.allSatisfy({ $0 >= Int64(Int32.min) && $0 <= Int64(Int32.max) }) {
+      return (w, dequantizedInitializer("\(n.name).bias", widened.map { Int32($0) }, shape: be.shape, bits: 32, scales: accumulator))
+    }
+    let own = zip(accumulator, shifts).map { $0 * Float(sign: .plus, exponent: $1, significand: 1) }
+    return (w, dequantizedInitializer("\(n.name).bias", be.values, shape: be.shape, bits: 32, scales: own))
   }
 
   mutating func activation(_ n: DeployNode, _ v: String) throws -> String {

@@ -105,6 +105,15 @@ struct QDQBuilder {
     return node("DequantizeLinear", name + "/dq", [q, s, z])
   }
 
+  /// DequantizeLinear of integer codes with one scale per output channel (axis 0), zero points 0.
+  mutating func dequantizedInitializer(_ name: String, _ entry: [Int32], shape: [Int], bits: Int, scales: [Float]) -> String {
+    let type: Onnx_TensorProto.DataType = bits <= 8 ? .int8 : .int32
+    let q = ints(name + "/codes", entry.map(Int.init), shape: shape, type: type)
+    let s = floats(name + "/scale", scales, shape: [scales.count])
+    let z = ints(name + "/zero_point", [Int](repeating: 0, count: scales.count), shape: [scales.count], type: type)
+    return node("DequantizeLinear", name + "/dq", [q, s, z], [Attr.int("axis", 0)])
+  }
+
   // MARK: quantizing a tensor
 
   /// QuantizeLinear → DequantizeLinear of the float `value` into deploy tensor `name`'s format:

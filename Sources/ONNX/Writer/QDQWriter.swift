@@ -18,7 +18,10 @@ public enum QDQWriter {
   public enum Rounding: String, Sendable, CaseIterable {
     /// QuantizeLinear's own half-to-even rounding everywhere (standard QDQ).
     case native
-    /// The deploy graph's rule, written out before QuantizeLinear where it is not half to even.
+    /// The deploy graph's rule, written out before QuantizeLinear where it is not half to even;
+    /// layers that requantize by integer multiplier get their integer arithmetic written out in
+    /// float and double ops that compute it exactly (`exactMultiplier`), where standard QDQ leaves
+    /// the requantization to the runtime's float scales.
     case exact
   }
 

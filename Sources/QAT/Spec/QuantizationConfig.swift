@@ -57,6 +57,11 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
   public var unsignedActivations = false
   /// Weight scheme: power of two per tensor (default) or symmetric per-channel float scales.
   public var perChannelWeights = false
+  /// How conv / linear accumulators reach their output grid: a shift (power-of-two weights, the
+  /// DPU), or an int16 / int32 multiplier and a shift, which float weight scales (per-channel
+  /// weights) need for an exact integer model. The fake-quant model computes the same integer
+  /// requantization, so the simulator agrees with it at 0 LSB.
+  public var requantize: RequantizeMode = .powerOfTwo
   /// Activation scheme: power of two (DPU) or float scales.
   public var activationScheme: QuantSpec.Scheme = .powerOfTwo
   /// Rounding of weights, biases and the input (DPU: half to even) and of activations (DPU: half up).
@@ -121,7 +126,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     case activationRounding = "activation_rounding", simulateDPU = "simulate_dpu", batchNorm = "batch_norm"
     case adjustShiftCut = "adjust_shift_cut", adjustShiftBias = "adjust_shift_bias"
     case fixedFractionalBits = "fixed_fractional_bits", unsignedActivations = "unsigned_activations"
-    case residualBit = "residual_bit"
+    case residualBit = "residual_bit", requantize
   }
 
   /// The keys of schema version 1, which held the batch-norm handling as two flags.
@@ -158,6 +163,7 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     adjustShiftBias = try c.decodeIfPresent(ShiftRule.self, forKey: .adjustShiftBias) ?? d.adjustShiftBias
     fixedFractionalBits = try c.decodeIfPresent(Int.self, forKey: .fixedFractionalBits)
     unsignedActivations = try c.decodeIfPresent(Bool.self, forKey: .unsignedActivations) ?? d.unsignedActivations
+    requantize = try c.decodeIfPresent(RequantizeMode.self, forKey: .requantize) ?? d.requantize
   }
 
   /// `batch_norm`, or the two flags of schema version 1 (`qat`: true trained the batch norms,
@@ -213,6 +219,9 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     for (node, b) in nodesBit where !(2...16).contains(b) { throw QuantizationError("nodes_bit \(node):\(b) must be in 2...16") }
     if perChannelWeights && weightMethod.map({ [.nonOverflow, .minDiffs, .minDiffsDepthwise].contains($0) }) == true {
       throw QuantizationError("per-channel weights use float scales; choose min-max, percentile, entropy or mse for weight_method")
+    }
+    if requantize != .powerOfTwo && activationScheme != .powerOfTwo {
+      throw QuantizationError("requantize \(requantize.rawValue) covers float weight scales; activations must keep power-of-two scales (activation_scheme power_of_two): adds, concats and pools of float-scale activations have no integer form here")
     }
     let overlap = Set(inputNodes).intersection(outputNodes)
     if !overlap.isEmpty { throw QuantizationError("nodes \(overlap.sorted()) are both input_nodes and output_nodes") }

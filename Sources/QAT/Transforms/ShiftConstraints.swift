@@ -37,9 +37,10 @@ public enum ShiftConstraints {
   public static let maxShift = 16
 
   /// Applies the constraints the configuration enables (adjust_shift_cut / adjust_shift_bias)
-  /// and re-aligns shared positions, until nothing changes. Records them on the model.
+  /// and re-aligns shared positions, until nothing changes. Records them on the model. Then the
+  /// bias grids that follow from the final formats (multiplier requantization) are derived.
   @discardableResult
-  public static func enforce(_ qm: QuantizedModel) -> [Adjustment] {
+  public static func enforce(_ qm: QuantizedModel) throws -> [Adjustment] {
     var all: [Adjustment] = []
     Calibration.applyAlignment(qm)  // learned ranges (QAT) may have moved members of a group apart
     for _ in 0..<8 {
@@ -49,15 +50,16 @@ public enum ShiftConstraints {
       Calibration.applyAlignment(qm)
     }
     qm.adjustments += all
+    try Requantization.deriveBiasFormats(qm)
     return all
   }
 
   /// For formats re-derived from the current weights (QAT refreshes them every step): their
   /// earlier adjustments no longer apply, so the list keeps only those of the latest derivation.
   @discardableResult
-  public static func enforceAfterWeightRefresh(_ qm: QuantizedModel) -> [Adjustment] {
+  public static func enforceAfterWeightRefresh(_ qm: QuantizedModel) throws -> [Adjustment] {
     qm.adjustments.removeAll { $0.tensor == .weight || $0.tensor == .bias }
-    return enforce(qm)
+    return try enforce(qm)
   }
 
   static func enforceOnce(_ qm: QuantizedModel, cut enforceCut: Bool, bias enforceBias: Bool) -> [Adjustment] {

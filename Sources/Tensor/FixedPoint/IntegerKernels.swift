@@ -43,7 +43,7 @@ public enum IntegerKernels {
   static func conv2dInt32(_ x: UnsafeBufferPointer<Int16>, _ pw: PackedWeights, form: ProductForm,
                           acc: UnsafeMutablePointer<Int32>?, rq: UnsafePointer<cks_conv_requant>?,
                           out: UnsafeMutablePointer<Int16>?, n: Int,
-                          _ a: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)) {
+                          _ a: ConvArguments) {
     if form == .bytes, let bytes = pw.bytes {
       cks_conv2d_u8s8(x.baseAddress, bytes, acc, rq, out, Int64(n), a.0, a.1, a.2, a.3, a.4, a.5, a.6, a.7, a.8, a.9, a.10, a.11, a.12, a.13, a.14)
     } else {
@@ -73,8 +73,11 @@ public enum IntegerKernels {
     return ok ? acc : nil
   }
 
-  static func convArguments(_ x: Shape, _ w: Shape, _ y: Shape, _ g: ConvGeometry)
-    -> (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32) {
+  /// The C kernels' geometry arguments: c, h, w, o, kh, kw, strides, top / left padding,
+  /// dilations, groups, oh, ow.
+  typealias ConvArguments = (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)
+
+  static func convArguments(_ x: Shape, _ w: Shape, _ y: Shape, _ g: ConvGeometry) -> ConvArguments {
     (Int32(x[1]), Int32(x[2]), Int32(x[3]), Int32(w[0]), Int32(w[2]), Int32(w[3]), Int32(g.strideH), Int32(g.strideW),
      Int32(g.padTop), Int32(g.padLeft), Int32(g.dilationH), Int32(g.dilationW), Int32(g.groups), Int32(y[2]), Int32(y[3]))
   }
@@ -89,17 +92,25 @@ public enum IntegerKernels {
   }
 
   /// conv2d (or linear as a 1x1 conv) of integer codes, bias, activation and requantization to
-  /// `output` with `rounding`.
+  /// `output` with `rounding`: by shift from the operands' positions, or, with `requantization`,
+  /// by each output channel's integer multiplier and shift (the operands' positions are then
+  /// ignored: the multipliers carry the scales).
   public static func conv2d(_ x: IntTensor, weight w: IntTensor, packed: PackedWeights?, bias: IntTensor?,
                             geometry g: ConvGeometry, activation: FusedActivation, output: FixedPointFormat,
-                            rounding: RoundingRule) -> IntTensor {
+                            rounding: RoundingRule, requantization: ChannelRequantization? = nil) -> IntTensor {
     let outShape = g.outputShape(input: x.shape, weight: w.shape)
     let (n, c) = (x.shape[0], x.shape[1])
     let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
     let (oh, ow) = (outShape[2], outShape[3])
     let k = c / g.groups * kh * kw
-    let count = outShape.count
     var out = IntTensor(uninitialized: outShape, format: output)
+    let args = convArguments(x.shape, w.shape, outShape, g)
+    if let rq = requantization {
+      let sums = accumulate(x, w, packed: packed, groups: g.groups, k: k, count: outShape.count, n: n, args)
+      requantize(sums, n: n, c: o, p: oh * ow, bias: bias, rq, activation: activation, rounding: rounding, output: output,
+                 into: &out.codes)
+      return out
+    }
     var f = FixedPointFormat.accumulatorFractionalBits(input: x.format.fractionalBits, weight: w.format.fractionalBits)
     var left = 0
     var biasAligned: [Int64]? = nil
@@ -108,17 +119,16 @@ public enum IntegerKernels {
       if fb > f { left = fb - f; f = fb }
       biasAligned = bias.codes.map { Int64($0) << Int64(f - fb) }
     }
-    let args = convArguments(x.shape, w.shape, outShape, g)
     let limit = relu6Limit(f + activation.extraBits)
     let shift = Int32(f + activation.extraBits - output.fractionalBits)
     if int32Exact(x.format, w.format, k: k) {
-      let pw = packed ?? pack(w, groups: g.groups)
       // requantization fused into the kernel: no left shift, ReLU or nothing, shift in [1, 30],
       // and every biased sum plus the rounding half within int32 (|sum| < 2^30 by int32Exact,
       // |bias| ≤ 2^29, half ≤ 2^29)
       let fusable = left == 0 && (activation == .identity || activation == .relu) && (1...30).contains(shift)
         && (biasAligned ?? []).allSatisfy { abs($0) <= 1 << 29 }
       if fusable {
+        let pw = packed ?? pack(w, groups: g.groups)
         let bias32 = biasAligned.map { $0.map { Int32($0) } }
         out.codes.withUnsafeMutableBufferPointer { op in
           x.codes.withUnsafeBufferPointer { xp in
@@ -131,15 +141,28 @@ public enum IntegerKernels {
         }
         return out
       }
+    }
+    let sums = accumulate(x, w, packed: packed, groups: g.groups, k: k, count: outShape.count, n: n, args)
+    requantize(acc32: sums.acc32, acc64: sums.acc64, n: n, c: o, p: oh * ow, left: left, bias: biasAligned, activation: activation,
+               limit: limit, shift: shift, rounding: rounding, output: output, into: &out.codes)
+    return out
+  }
+
+  /// The exact sums of a convolution: int32 for 8-bit operands, byte-split int32 sums combined in
+  /// int64 for 16-bit ones, int64 directly beyond.
+  static func accumulate(_ x: IntTensor, _ w: IntTensor, packed: PackedWeights?, groups: Int, k: Int, count: Int, n: Int,
+                         _ args: ConvArguments) -> (acc32: [Int32]?, acc64: [Int64]?) {
+    if int32Exact(x.format, w.format, k: k) {
+      let pw = packed ?? pack(w, groups: groups)
       var acc = [Int32](unsafeUninitializedCapacity: count) { _, c in c = count }
       x.codes.withUnsafeBufferPointer { xp in
         acc.withUnsafeMutableBufferPointer { ap in
           conv2dInt32(xp, pw, form: bytesExact(xp, pw) ? .bytes : .pairs, acc: ap.baseAddress, rq: nil, out: nil, n: n, args)
         }
       }
-      requantize(acc32: acc, acc64: nil, n: n, c: o, p: oh * ow, left: left, bias: biasAligned, activation: activation,
-                 limit: limit, shift: shift, rounding: rounding, output: output, into: &out.codes)
-    } else if Double(k) * 255 * 255 < 2_147_483_648 {
+      return (acc, nil)
+    }
+    if Double(k) * 255 * 255 < 2_147_483_648 {
       // 16-bit operands: split each into a signed high byte and an unsigned low byte
       // (v = 256·hi + lo) and sum the byte products with the int32 kernel, exactly, then
       // combine in int64
@@ -154,7 +177,7 @@ public enum IntegerKernels {
       }
       let xParts = x.format.bits > 8 ? [x.codes.map { $0 >> 8 }, x.codes.map { $0 & 0xFF }] : [x.codes]
       let wParts = (w.format.bits > 8 ? [w.codes.map { $0 >> 8 }, w.codes.map { $0 & 0xFF }] : [w.codes]).map {
-        pack(IntTensor(shape: w.shape, codes: $0, format: w.format), groups: g.groups, withBytes: false)  // once per part
+        pack(IntTensor(shape: w.shape, codes: $0, format: w.format), groups: groups, withBytes: false)  // once per part
       }
       var acc = [Int64](repeating: 0, count: count)
       for (i, xp) in xParts.enumerated() {
@@ -167,29 +190,26 @@ public enum IntegerKernels {
           }
         }
       }
-      requantize(acc32: nil, acc64: acc, n: n, c: o, p: oh * ow, left: left, bias: biasAligned, activation: activation,
-                 limit: limit, shift: shift, rounding: rounding, output: output, into: &out.codes)
-    } else {
-      var acc = [Int64](unsafeUninitializedCapacity: count) { _, c in c = count }
-      x.codes.withUnsafeBufferPointer { xp in
-        w.codes.withUnsafeBufferPointer { wp in
-          cks_conv2d_i64(xp.baseAddress, wp.baseAddress, &acc, Int64(n), args.0, args.1, args.2, args.3, args.4, args.5,
-                         args.6, args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
-        }
-      }
-      requantize(acc32: nil, acc64: acc, n: n, c: o, p: oh * ow, left: left, bias: biasAligned, activation: activation,
-                 limit: limit, shift: shift, rounding: rounding, output: output, into: &out.codes)
+      return (nil, acc)
     }
-    return out
+    var acc = [Int64](unsafeUninitializedCapacity: count) { _, c in c = count }
+    x.codes.withUnsafeBufferPointer { xp in
+      w.codes.withUnsafeBufferPointer { wp in
+        cks_conv2d_i64(xp.baseAddress, wp.baseAddress, &acc, Int64(n), args.0, args.1, args.2, args.3, args.4, args.5,
+                       args.6, args.7, args.8, args.9, args.10, args.11, args.12, args.13, args.14)
+      }
+    }
+    return (nil, acc)
   }
 
   /// A fully connected layer as a 1x1 convolution: x [N, features...] flattened per sample, weight
   /// [out, in, 1, 1]; the result is [N, out].
   public static func linear(_ x: IntTensor, weight w: IntTensor, packed: PackedWeights?, bias: IntTensor?,
-                            activation: FusedActivation, output: FixedPointFormat, rounding: RoundingRule) -> IntTensor {
+                            activation: FusedActivation, output: FixedPointFormat, rounding: RoundingRule,
+                            requantization: ChannelRequantization? = nil) -> IntTensor {
     let x4 = IntTensor(shape: [x.shape[0], x.shape.dims.dropFirst().reduce(1, *), 1, 1], codes: x.codes, format: x.format)
     var y = conv2d(x4, weight: w, packed: packed, bias: bias, geometry: ConvGeometry(), activation: activation,
-                   output: output, rounding: rounding)
+                   output: output, rounding: rounding, requantization: requantization)
     y.shape = [x.shape[0], y.shape[1]]
     return y
   }
