@@ -79,12 +79,14 @@ let package = Package(
     .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TensorCore", "TestSupport"]),
     .testTarget(name: "HDF5IOTests", dependencies: ["HDF5IO", "TestSupport"]),
     .testTarget(name: "QATTests", dependencies: ["QAT", "Layers", "Autograd", "TensorCore", "TestSupport", "HDF5IO"]),
-    .testTarget(name: "ExportTests", dependencies: ["Export", "Simulator", "DeployFormat", "Training", "QAT", "Layers", "Autograd",
+    .testTarget(name: "ExportTests", dependencies: ["Export", "Simulator", "DeployFormat", "Training", "QAT", "Layers", "Autograd", "HDF5IO",
                                                     "TensorCore", "TestSupport", "Datasets"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorCore", "HDF5IO", "TestSupport"]),
     .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Layers", "Autograd", "TensorCore", "TestSupport", "HDF5IO", "QAT", "Export",
                                                   "Simulator", "Training", "Datasets",
                                                   .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
     .testTarget(name: "LayersTests", dependencies: ["Layers", "Autograd", "TensorCore", "HDF5IO", "TestSupport"]),
+    // Runs the built `qat` executable (hostile options, FIFOs, kill tests).
+    .testTarget(name: "CLITests", dependencies: ["TensorCore", "TestSupport"]),
   ]
 )

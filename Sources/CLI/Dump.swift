@@ -16,6 +16,8 @@ struct DumpCommand: ParsableCommand {
   @OptionGroup var input: InputOptions
   @OptionGroup var common: CommonOptions
 
+  func validate() throws { try requireOption("--limit", limit, in: 1...100_000) }
+
   func run() throws {
     try common.apply()
     let sim = try Simulator(directory: deploy)

@@ -4,6 +4,7 @@ import DeployFormat
 import Foundation
 import ONNX
 import QAT
+import TensorCore
 import Training
 
 struct ExportCommand: ParsableCommand {
@@ -49,9 +50,12 @@ struct ExportCommand: ParsableCommand {
       throw ValidationError("\(model) is not a quantized-model directory (no quantization.json); run `qat quantize` first")
     }
     let loaded = try ModelStore.load(model)
-    let report = try Exporter.export(loaded.quantized!, to: outputDir)
-    if let p = loaded.preprocessing { try ModelStore.writePreprocessing(p, to: outputDir) }
-    if format == .qdq { return try exportQDQ(report) }
+    var qdq: QDQWriter.Report?
+    let report = try Exporter.export(loaded.quantized!, to: outputDir) { staging in
+      if let p = loaded.preprocessing { try ModelStore.writePreprocessing(p, to: staging) }
+      if format == .qdq { qdq = try writeQDQ(in: staging) }
+    }
+    if let qdq { return try printQDQ(report, qdq) }
     if json {
       try printJSON(["output_dir": outputDir, "nodes": report.nodes, "tensors": report.tensors,
                      "adjustments": report.adjustments.map { ["node": $0.node, "tensor": $0.tensor, "from": $0.from, "to": $0.to, "reason": $0.reason] }])
@@ -61,16 +65,19 @@ struct ExportCommand: ParsableCommand {
     }
   }
 
-  /// The deploy graph just written, as QDQ ONNX beside it.
-  func exportQDQ(_ deployed: Exporter.Report) throws {
-    let graph = try DeployGraph.read(directory: outputDir)
-    let payload = try DeployPayload.read(from: outputDir + "/" + DeployGraph.payloadFile)
+  /// The deploy graph just written to `directory`, as QDQ ONNX beside it.
+  func writeQDQ(in directory: String) throws -> QDQWriter.Report {
+    let graph = try DeployGraph.read(directory: directory)
+    let payload = try DeployPayload.read(from: directory + "/" + DeployGraph.payloadFile)
     var options = QDQWriter.Options()
     (options.opset, options.rounding) = (opset, QDQWriter.Rounding(rawValue: qdqRounding)!)
     options.placement = QDQWriter.Placement(rawValue: qdqPlacement)!
-    let path = outputDir + "/model.onnx"
-    let report = try QDQWriter.write(graph, payload, to: path, options: options)
-    let note = report.otherRounding.isEmpty || options.rounding == .exact ? "" :
+    return try QDQWriter.write(graph, payload, to: directory + "/" + DeployGraph.qdqFile, options: options)
+  }
+
+  func printQDQ(_ deployed: Exporter.Report, _ report: QDQWriter.Report) throws {
+    let path = outputDir + "/" + DeployGraph.qdqFile
+    let note = report.otherRounding.isEmpty || qdqRounding == QDQWriter.Rounding.exact.rawValue ? "" :
       " (\(report.otherRounding.count) tensors round otherwise than half to even: exact ties differ in ONNX Runtime; --qdq-rounding exact or --activation-rounding half_even at quantize avoid it)"
     if json {
       try printJSON(["output": path, "deploy_nodes": deployed.nodes, "quantized_tensors": report.quantizedTensors, "opset": opset,
@@ -86,7 +93,7 @@ struct ExportCommand: ParsableCommand {
       throw ValidationError("--format onnx writes a float model (.onnx or .h5); \(model) is a quantized-model directory: export it with --format deploy")
     }
     let loaded = try ModelStore.load(model, architecture: arch)
-    try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+    try createDirectory(outputDir)
     let path = outputDir + "/model.onnx"
     let t0 = Date()
     try ModelStore.saveONNX(loaded.model, source: loaded.source, opset: opset, to: path)

@@ -15,8 +15,8 @@ struct QuantizationOptions: ParsableArguments {
   @Option(help: "Calibration method: \(CalibrationMethod.names.joined(separator: ", ")) (or vai_q 0/1/2).")
   var method = "min-diffs"
   @Option(help: "Weight method when different from --method (default: --method, or min-diffs when --method is percentile or entropy, which calibrate activations).") var weightMethod: String?
-  @Option(help: "Histogram bins for percentile / entropy / mse (NVDLA bins).") var bins = CalibrationMethod.defaultBins
-  @Option(help: "Percentile threshold in (0, 1] (NVDLA threshold; 1 = no clipping).") var threshold = 1.0
+  @Option(help: "Histogram bins for percentile / entropy / mse (NVDLA bins; \(CalibrationMethod.binRange.lowerBound)...\(CalibrationMethod.binRange.upperBound), default \(CalibrationMethod.defaultBins)).") var bins: Int?
+  @Option(help: "Percentile threshold in (0, 1] (NVDLA threshold; default 1 = no clipping).") var threshold: Double?
   @Option(help: "vai_q nodes_bit: node:bits,...") var nodesBit: String?
   @Option(help: "vai_q nodes_method: node:method,...") var nodesMethod: String?
   @Option(help: "vai_q ignore_nodes: comma-separated node names left in float.") var ignoreNodes: String?
@@ -38,7 +38,7 @@ struct QuantizationOptions: ParsableArguments {
   var unsignedActivations = false
 
   func parseMethod(_ name: String) throws -> CalibrationMethod {
-    guard let m = CalibrationMethod.named(name, bins: bins, threshold: threshold) else {
+    guard let m = CalibrationMethod.named(name, bins: bins ?? CalibrationMethod.defaultBins, threshold: threshold ?? 1) else {
       throw ValidationError("unknown method '\(name)' (known: \(CalibrationMethod.names.joined(separator: ", ")))")
     }
     return m
@@ -67,10 +67,21 @@ struct QuantizationOptions: ParsableArguments {
     if let nodesBit {
       for (n, v) in try QuantizationConfig.parsePairs(nodesBit, option: "nodes_bit") {
         guard let b = Int(v) else { throw ValidationError("nodes_bit \(n):\(v): bits must be an integer") }
-        c.nodesBit[n] = b
+        guard c.nodesBit.updateValue(b, forKey: n) == nil else { throw ValidationError("--nodes-bit names \(n) twice") }
       }
     }
-    if let nodesMethod { for (n, v) in try QuantizationConfig.parsePairs(nodesMethod, option: "nodes_method") { c.nodesMethod[n] = try parseMethod(v) } }
+    if let nodesMethod {
+      for (n, v) in try QuantizationConfig.parsePairs(nodesMethod, option: "nodes_method") {
+        guard c.nodesMethod.updateValue(try parseMethod(v), forKey: n) == nil else { throw ValidationError("--nodes-method names \(n) twice") }
+      }
+    }
+    let methods = [c.method] + (c.weightMethod.map { [$0] } ?? []) + Array(c.nodesMethod.values)
+    if bins != nil && !methods.contains(where: \.usesBins) {
+      warn("--bins has no effect: only percentile, entropy and mse use a histogram (methods here: \(Set(methods.map(\.description)).sorted().joined(separator: ", ")))")
+    }
+    if threshold != nil && !methods.contains(where: \.usesThreshold) {
+      warn("--threshold has no effect: only the percentile method uses it")
+    }
     func list(_ s: String?) -> [String] { s?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? [] }
     c.ignoreNodes = list(ignoreNodes)
     c.inputNodes = list(inputNodes)

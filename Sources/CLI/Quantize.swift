@@ -44,6 +44,13 @@ struct Quantize: ParsableCommand {
   @OptionGroup var input: InputOptions
   @OptionGroup var common: CommonOptions
 
+  func validate() throws {
+    try requireOption("--batch-size", batchSize, in: 1...maxBatchSize)
+    try requireOption("--adaround-batch-size", adaroundBatchSize, in: 1...maxBatchSize)
+    try requireOption("--adaround-iterations", adaroundIterations, in: 1...1_000_000)
+    try requireOption("--calibration-size", calibrationSize, in: 1...Int(Int32.max))
+  }
+
   func run() throws {
     try common.apply()
     let config = try quantization.makeConfig()
@@ -79,12 +86,15 @@ struct Quantize: ParsableCommand {
     (rounding.iterations, rounding.batchSize) = (adaroundIterations, adaroundBatchSize)
     (rounding.learningRate, rounding.asymmetric) = (adaroundLearningRate, adaroundAsymmetric)
     let report = try PostTraining.calibrate(qm, loader: loader, adaround: adaround ? rounding : nil, biasCorrection: includeBiasCorr)
+    let misfits = qm.fixedPositionMisfits()
+    for line in misfits { warn(line) }
     try ModelStore.saveQuantized(qm, source: loaded.source, preprocessing: preprocessing, to: outputDir)
     var summary: [String: Any] = ["output_dir": outputDir, "calibration_images": report.calibration.images,
                                   "passes": report.calibration.passes, "calibration_seconds": rounded(report.calibration.seconds, 3),
                                   "seconds": rounded(report.seconds, 3), "quantizers": qm.quantizers.count,
                                   "equalized_pairs": cle?.pairs.count ?? 0, "bias_correction": includeBiasCorr, "adaround": adaround,
-                                  "method": config.method.description, "weight_bit": config.weightBit, "activation_bit": config.activationBit]
+                                  "method": config.method.description, "weight_bit": config.weightBit, "activation_bit": config.activationBit,
+                                  "fixed_position_misfits": misfits]
     if let cle {
       summary["cle"] = ["rounds": cle.rounds, "last_scale_change": Double(cle.lastChange), "replaced_relu6": cle.replacedReLU6,
                         "absorbed_channels": cle.absorbed.map { ["layer": $0.first, "channels": $0.channels] },

@@ -20,6 +20,11 @@ struct Simulate: ParsableCommand {
   @OptionGroup var input: InputOptions
   @OptionGroup var common: CommonOptions
 
+  func validate() throws {
+    try requireOption("--batch-size", batchSize, in: 1...maxBatchSize)
+    try requireOption("--limit", limit, in: 1...Int(Int32.max))
+  }
+
   func run() throws {
     try common.apply()
     let sim = try Simulator(directory: deploy)

@@ -32,7 +32,8 @@ struct TrainingOptions: ParsableArguments {
   @Flag(help: "Print one JSON object per epoch and one at the end.") var json = false
 
   func validate() throws {
-    guard epochs >= 1, batchSize >= 1 else { throw ValidationError("--epochs and --batch-size must be at least 1") }
+    guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+    try requireOption("--batch-size", batchSize, in: 1...maxBatchSize)
     guard learningRate > 0, learningRate.isFinite, momentum >= 0, weightDecay >= 0 else {
       throw ValidationError("--learning-rate must be positive, --momentum and --weight-decay non-negative")
     }

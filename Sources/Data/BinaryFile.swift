@@ -9,7 +9,7 @@ import Darwin
 enum BinaryFile {
   /// All bytes of a file.
   static func read(_ path: String) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY)
+    let fd = open(path, O_RDONLY | O_NONBLOCK)  // a FIFO opens at once and is refused below
     guard fd >= 0 else { throw DataError(source: path, "cannot open: \(errnoText())") }
     defer { close(fd) }
     var info = stat()
@@ -32,6 +32,9 @@ enum BinaryFile {
   /// All bytes of a file, decompressed if it is gzip (zlib's gzread passes plain files through).
   /// A truncated or corrupt gzip stream is an error.
   static func readMaybeGzip(_ path: String) throws -> [UInt8] {
+    var info = stat()
+    guard stat(path, &info) == 0 else { throw DataError(source: path, "cannot open: \(errnoText())") }
+    guard (info.st_mode & S_IFMT) == S_IFREG else { throw DataError(source: path, "not a regular file") }
     guard let gz = gzopen(path, "rb") else { throw DataError(source: path, "cannot open: \(errnoText())") }
     var closed = false
     defer { if !closed { gzclose_r(gz) } }

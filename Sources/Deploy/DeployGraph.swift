@@ -7,6 +7,12 @@ public struct DeployGraph: Codable, Equatable, Sendable {
   public static let schemaVersion = 1
   public static let manifestFile = "deploy.json"
   public static let payloadFile = "weights.h5"
+  /// The QDQ ONNX form beside them (`qat export --format qdq`).
+  public static let qdqFile = "model.onnx"
+  /// Every file a deploy directory is made of (deploy graph, payload, the summaries other tools
+  /// read, the preprocessing, the QDQ form).
+  public static let directoryFiles: Set<String> = [manifestFile, payloadFile, qdqFile, "quant_info.json", "int8.json", "xfdnn.json",
+                                                  "calibration.cache", "preprocessing.json"]
 
   public var schemaVersion: Int
   public var producer: String
@@ -81,9 +87,36 @@ public struct DeployTensor: Codable, Equatable, Sendable {
   /// Rounding used when this tensor is produced.
   public var rounding: RoundingRule
 
-  enum CodingKeys: String, CodingKey {
+  enum CodingKeys: String, CodingKey, CaseIterable {
     case shape, bits, signed, rounding
     case fractionalBits = "fractional_bits", narrowRange = "narrow_range"
+  }
+
+  /// The most values one sample of a tensor may hold (2^28: a 16,384 × 16,384 map).
+  public static let maxElements = 1 << 28
+
+  public init(from decoder: Decoder) throws {
+    try decoder.rejectUnknownKeys(CodingKeys.self)
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    shape = try c.decode([Int].self, forKey: .shape)
+    bits = try c.decode(Int.self, forKey: .bits)
+    signed = try c.decode(Bool.self, forKey: .signed)
+    fractionalBits = try c.decode(Int.self, forKey: .fractionalBits)
+    narrowRange = try c.decodeIfPresent(Bool.self, forKey: .narrowRange) ?? false
+    rounding = try c.decode(RoundingRule.self, forKey: .rounding)
+    func refuse(_ key: CodingKeys, _ what: String) -> Error { DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: what) }
+    guard FixedPointFormat.bitsRange.contains(bits) else { throw refuse(.bits, "bits \(bits) outside \(FixedPointFormat.bitsRange)") }
+    guard FixedPointFormat.fractionalBitsRange.contains(fractionalBits) else {
+      throw refuse(.fractionalBits, "fractional_bits \(fractionalBits) outside \(FixedPointFormat.fractionalBitsRange)")
+    }
+    guard shape.count <= 8, shape.allSatisfy({ $0 >= 1 && $0 <= Self.maxElements }) else {
+      throw refuse(.shape, "shape \(shape) needs at most 8 axes of at least 1")
+    }
+    let (count, overflow) = shape.reduce((1, false)) { acc, d in
+      let (p, o) = acc.0.multipliedReportingOverflow(by: d)
+      return (p, acc.1 || o)
+    }
+    guard !overflow && count <= Self.maxElements else { throw refuse(.shape, "shape \(shape) holds more than \(Self.maxElements) values per sample") }
   }
 
   public init(shape: [Int], format: FixedPointFormat, rounding: RoundingRule) {

@@ -158,6 +158,7 @@ public struct DeployNode: Codable, Equatable, Sendable {
       try conv?.validate()
       try pool?.validate()
     } catch { throw DeployError("node \(name) (\(op.rawValue)): \(error)") }
+    try validateConsistency(g, need)
     if op == .conv2d, let k = kernel, let c = conv, let x = g.tensors[inputs[0]]?.shape, let y = g.tensors[output]?.shape {
       try need(x.count == 3 && y.count == 3, "needs [C, H, W] input and output tensors, got \(x) and \(y)")
       do { try c.validate(channels: x[0], height: x[1], width: x[2], outChannels: y[0], kernelH: k[0], kernelW: k[1]) } catch {

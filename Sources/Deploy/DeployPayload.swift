@@ -60,12 +60,10 @@ extension DeployGraph {
   public static func read(directory: String) throws -> DeployGraph {
     let path = directory + "/" + manifestFile
     let data: Data
-    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-      throw DeployError("\(path): cannot read (\(error.localizedDescription))")
-    }
+    do { data = try readRegularFile(path, what: "deploy graph", limit: 64 << 20) } catch { throw DeployError("\(error)") }
     let graph: DeployGraph
     do { graph = try JSONDecoder().decode(DeployGraph.self, from: data) } catch {
-      throw DeployError("\(path): not a valid deploy graph: \(error)")
+      throw DeployError("\(path): not a valid deploy graph: \(describeDecodingError(error))")
     }
     do { try graph.validate() } catch { throw DeployError("\(path): \(error)") }
     return graph

@@ -20,9 +20,12 @@ public enum Exporter {
   }
 
   /// Folds QAT Conv+BN layers, enforces the DPU shift ranges on `qm` (changing its positions),
-  /// then lowers and writes.
+  /// then lowers and writes the directory as one unit (`writeDirectoryAtomically`: the complete
+  /// old or the complete new directory, whatever happens); `alongside` adds files to the new
+  /// directory before it replaces the old one (its argument is the directory being written).
   @discardableResult
-  public static func export(_ qm: QuantizedModel, to directory: String, enforceShifts: Bool = true) throws -> Report {
+  public static func export(_ qm: QuantizedModel, to directory: String, enforceShifts: Bool = true,
+                            alongside: (String) throws -> Void = { _ in }) throws -> Report {
     let unsupported = unsupportedNodes(qm)
     guard unsupported.isEmpty else {
       throw DeployError("no integer form in the deploy format: " + unsupported.map { "node \($0.node): \($0.reason)" }.joined(separator: "; ")
@@ -42,10 +45,12 @@ public enum Exporter {
         throw DeployError("the graph breaks DPU rules that could not all be met (conflicting constraints): \(broken.joined(separator: "; "))")
       }
     }
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    try payload.write(to: directory + "/" + DeployGraph.payloadFile)
-    try graph.write(directory: directory)
-    try QuantizationSummaries.write(graph, payload: payload, to: directory)
+    try writeDirectoryAtomically(directory, owns: DeployGraph.directoryFiles.contains) { staging in
+      try payload.write(to: staging + "/" + DeployGraph.payloadFile)
+      try graph.write(directory: staging)
+      try QuantizationSummaries.write(graph, payload: payload, to: staging)
+      try alongside(staging)
+    }
     return Report(nodes: graph.nodes.count, tensors: graph.tensors.count, adjustments: adjustments)
   }
 

@@ -37,6 +37,9 @@ extension Int64: HDF5Scalar {
 }
 
 extension HDF5File {
+  /// The most values a dataset may hold when read (2^31: 8 GB of float32).
+  public static let maxElements = 1 << 31
+
   /// Shape of a dataset.
   public func shape(of name: String) throws -> [Int] {
     try withHDF5 {
@@ -58,7 +61,17 @@ extension HDF5File {
       guard cls == H5T_INTEGER || cls == H5T_FLOAT else {
         throw fail(name, "expected a numeric dataset, found HDF5 type class \(cls.rawValue)")
       }
-      var values = [T](repeating: T(), count: dims.reduce(1, *))
+      if T.self is any BinaryInteger.Type && cls == H5T_FLOAT {
+        throw fail(name, "holds floating-point values where integers are expected")
+      }
+      let (count, overflow) = dims.reduce((1, false)) { acc, d in
+        let (p, o) = acc.0.multipliedReportingOverflow(by: d)
+        return (p, acc.1 || o)
+      }
+      guard !overflow && count <= Self.maxElements else {
+        throw fail(name, "shape \(dims) holds more than the \(Self.maxElements) values this reader accepts")
+      }
+      var values = [T](repeating: T(), count: count)
       let rc = values.withUnsafeMutableBytes { H5Dread(did, T.memoryType, qat_h5s_all(), qat_h5s_all(), qat_h5p_default(), $0.baseAddress) }
       guard rc >= 0 else { throw fail(name, "read failed (truncated or corrupt data?)") }
       return (dims, values)
@@ -80,6 +93,7 @@ extension HDF5File {
       H5Pset_create_intermediate_group(lcpl, 1)
       let dcpl = H5Pcreate(qat_h5p_dataset_create())
       defer { H5Pclose(dcpl) }
+      H5Pset_obj_track_times(dcpl, false)  // no creation / modification times: the same data writes the same bytes
       if compress && !dims.isEmpty && values.count > 1024 {
         H5Pset_chunk(dcpl, Int32(dims.count), dims)
         H5Pset_deflate(dcpl, 4)

@@ -1,4 +1,9 @@
 import CHDF5
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// The serial HDF5 library is not thread-safe: every call into it goes through this lock.
@@ -20,6 +25,12 @@ public final class HDF5File: @unchecked Sendable {
 
   public init(path: String, mode: Mode) throws {
     self.path = path
+    if mode == .read {
+      // stat, not open: HDF5 would block in open() on a FIFO
+      var info = stat()
+      guard stat(path, &info) == 0 else { throw HDF5Error(file: path, "cannot open: no such file or not readable") }
+      guard (info.st_mode & S_IFMT) == S_IFREG else { throw HDF5Error(file: path, "not a regular file (a folder, FIFO or device)") }
+    }
     let fid: hid_t = withHDF5 {
       _ = H5Eset_auto2(qat_h5e_default(), nil, nil)  // errors become thrown Swift errors, not stderr dumps
       switch mode {

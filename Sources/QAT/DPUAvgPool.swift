@@ -17,31 +17,11 @@ public final class DPUAvgPool: AveragePooling {
     (multiplier, shift) = Self.scaling(kernel: kernel)
   }
 
-  /// (k, n) with k / 2^n standing for 1 / area of a kh × kw window.
+  /// (k, n) with k / 2^n standing for 1 / area of a kh × kw window (`AveragePoolScaling.dpu`).
   public static func scaling(kernel: (Int, Int)) -> (Int, Int) {
-    let area = kernel.0 * kernel.1
-    precondition(area > 0, "DPUAvgPool: empty window")
-    if area & (area - 1) == 0 { return (1, area.trailingZeroBitCount) }
-    switch kernel {
-    case (3, 3): return (7, 6)
-    case (5, 5): return (10, 8)
-    case (6, 6), (3, 6), (6, 3): return (7, 8)
-    case (7, 7): return (21, 10)
-    case (14, 14): return (21, 12)
-    default: break
-    }
-    let limit = ceilLog2(area * 128)
-    var best = (1, 0), bestError = Double.infinity
-    for n in 0..<limit {
-      let k = Int((Double(1 << n) / Double(area)).rounded())
-      guard k > 0 else { continue }
-      let e = abs(Double(k) / Double(1 << n) - 1 / Double(area))
-      if e < bestError { (best, bestError) = ((k, n), e) }
-    }
-    return best
+    let s = AveragePoolScaling.dpu(kernelH: kernel.0, kernelW: kernel.1)
+    return (s.multiplier, s.shift)
   }
-
-  static func ceilLog2(_ x: Int) -> Int { x <= 1 ? 0 : Int.bitWidth - (x - 1).leadingZeroBitCount }
 
   public func forward(_ inputs: [Tensor]) -> Tensor {
     let x = single(inputs, "DPUAvgPool")

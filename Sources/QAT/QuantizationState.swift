@@ -136,17 +136,28 @@ public struct QuantizationState: Codable, Equatable, Sendable {
       return v
     }
     guard (2...16).contains(e.bits) else { throw QuantizationError("quantization JSON: tensor \(e.name) has bit width \(e.bits), expected 2...16") }
+    func position(_ f: Int) throws -> Int {
+      guard FixedPointFormat.fractionalBitsRange.contains(f) else {
+        throw QuantizationError("quantization JSON: tensor \(e.name) has fractional_bits \(f), expected \(FixedPointFormat.fractionalBitsRange)")
+      }
+      return f
+    }
     switch e.kind {
     case "fixed_point":
-      return .fixedPoint(FixedPointFormat(bits: e.bits, signed: e.signed, fractionalBits: try need(e.fractionalBits, "fractional_bits"),
+      return .fixedPoint(FixedPointFormat(bits: e.bits, signed: e.signed, fractionalBits: try position(try need(e.fractionalBits, "fractional_bits")),
                                           narrowRange: e.narrowRange))
     case "fixed_point_per_channel":
-      return .fixedPointPerChannel(bits: e.bits, signed: e.signed, fractionalBits: try need(e.fractionalBitsPerChannel, "fractional_bits_per_channel"),
+      return .fixedPointPerChannel(bits: e.bits, signed: e.signed,
+                                   fractionalBits: try need(e.fractionalBitsPerChannel, "fractional_bits_per_channel").map(position),
                                    axis: try need(e.axis, "axis"))
     case "affine":
       let scales = try need(e.scales, "scales"), zeros = try need(e.zeroPoints, "zero_points")
       guard scales.count == zeros.count, scales.allSatisfy({ $0 > 0 && $0.isFinite }), e.axis != nil || scales.count == 1 else {
         throw QuantizationError("quantization JSON: tensor \(e.name): inconsistent scales / zero points")
+      }
+      let codes = CodeRange(bits: e.bits, signed: e.signed, narrowRange: e.narrowRange)
+      if let z = zeros.first(where: { !(codes.qmin...codes.qmax).contains($0) }) {
+        throw QuantizationError("quantization JSON: tensor \(e.name): zero point \(z) outside the \(e.bits)-bit range [\(codes.qmin), \(codes.qmax)]")
       }
       return .affine(AffineFormat(bits: e.bits, signed: e.signed, scales: scales, zeroPoints: zeros, axis: e.axis, narrowRange: e.narrowRange))
     default:
@@ -164,10 +175,32 @@ public struct QuantizationState: Codable, Equatable, Sendable {
     guard missing.isEmpty && unexpected.isEmpty else {
       throw QuantizationError("quantization JSON does not match the model: missing \(missing), unexpected \(unexpected)")
     }
+    var seen = Set<String>()
+    if let twice = tensors.first(where: { !seen.insert($0.name).inserted }) {
+      throw QuantizationError("quantization JSON: tensor \(twice.name) appears twice")
+    }
+    // weight and bias shapes, for the per-channel axis and counts
+    var shapes: [String: [Int]] = [:]
+    for (_, layer) in qm.weightLayers {
+      shapes[layer.weightQuantizer.label] = layer.core.weight.value.shape.dims
+      if let b = layer.biasQuantizer, let bias = layer.core.bias { shapes[b.label] = bias.value.shape.dims }
+    }
     for e in tensors {
       let q = quantizers[e.name]!
+      let format = try format(of: e)
+      if let axis = format.channelAxis {
+        guard let shape = shapes[e.name] else {
+          throw QuantizationError("quantization JSON: tensor \(e.name) has a per-channel format (axis \(axis)); only weights and biases can")
+        }
+        guard (0..<shape.count).contains(axis) else {
+          throw QuantizationError("quantization JSON: tensor \(e.name) has axis \(axis), outside the axes 0..<\(shape.count) of its shape \(shape)")
+        }
+        guard format.channelCount == shape[axis] else {
+          throw QuantizationError("quantization JSON: tensor \(e.name) has \(format.channelCount) channel parameters for the \(shape[axis]) channels of axis \(axis) of \(shape)")
+        }
+      }
       q.spec.rounding = e.rounding
-      q.setFormat(try format(of: e), keepLearnedRange: keepLearnedRanges)
+      q.setFormat(format, keepLearnedRange: keepLearnedRanges)
     }
     qm.adjustments = adjustments
     try qm.setMode(.quantize)
@@ -181,9 +214,7 @@ public struct QuantizationState: Codable, Equatable, Sendable {
 
   public static func read(from path: String) throws -> QuantizationState {
     let data: Data
-    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-      throw QuantizationError("\(path): cannot read (\(error.localizedDescription))")
-    }
+    do { data = try readRegularFile(path, what: "quantization JSON", limit: 64 << 20) } catch { throw QuantizationError("\(error)") }
     do { return try JSONDecoder().decode(QuantizationState.self, from: data) } catch {
       throw QuantizationError("\(path): not a valid quantization JSON: \(describeDecodingError(error))")
     }

@@ -9,11 +9,27 @@ import TensorCore
 extension QuantizedModel {
   public static let weightsFile = "quantized.h5"
   public static let stateFile = "quantization.json"
+  /// The imported graph beside them (written by the caller, e.g. Training's ModelStore).
+  public static let graphFile = "model.onnx"
+  /// The input preprocessing recorded with the model (also written by the caller).
+  public static let preprocessingFile = "preprocessing.json"
+  /// Every file a quantized-model directory is made of.
+  public static let directoryFiles: Set<String> = [weightsFile, stateFile, graphFile, preprocessingFile]
 
-  /// Writes the weights and the quantization JSON; `graph` names a graph file the caller puts in
-  /// the same directory (an imported model), `architecture` a built-in one.
-  public func save(to directory: String, architecture: String?, graph: String? = nil, inputDims: [String: [Int]]? = nil) throws {
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+  /// Writes the weights and the quantization JSON as one directory (`writeDirectoryAtomically`:
+  /// the complete old or the complete new directory, whatever happens); `architecture` names a
+  /// built-in architecture. Imported models go through Training's `ModelStore.saveQuantized`,
+  /// which adds the graph file in the same step.
+  public func save(to directory: String, architecture: String?) throws {
+    try writeDirectoryAtomically(directory, owns: Self.directoryFiles.contains) { staging in
+      try writeFiles(to: staging, architecture: architecture)
+    }
+  }
+
+  /// Writes the weights and the quantization JSON into an existing directory, file by file (no
+  /// directory-level atomicity: call it inside `writeDirectoryAtomically`); `graph` names a graph
+  /// file the caller puts in the same directory (an imported model).
+  public func writeFiles(to directory: String, architecture: String?, graph: String? = nil, inputDims: [String: [Int]]? = nil) throws {
     try Checkpoint.save(model, attributes: ["architecture": architecture ?? "", "format": "swift-qat quantized model"],
                         to: directory + "/" + Self.weightsFile)
     try QuantizationState(self, architecture: architecture, graph: graph, inputDims: inputDims)

@@ -31,7 +31,7 @@ public enum Dump {
   /// Reads one dumped tensor (.bin) with the given bit width.
   public static func read(_ path: String, bits: Int) throws -> [Int] {
     let data: Data
-    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw DeployError("\(path): cannot read dump") }
+    do { data = try readRegularFile(path, what: "dump") } catch { throw DeployError("\(error)") }
     if bits <= 8 { return data.map { Int(Int8(bitPattern: $0)) } }
     guard data.count % 2 == 0 else { throw DeployError("\(path): odd byte count for 16-bit codes") }
     return stride(from: 0, to: data.count, by: 2).map { Int(Int16(bitPattern: UInt16(data[$0]) | UInt16(data[$0 + 1]) << 8)) }

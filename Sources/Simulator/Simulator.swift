@@ -49,6 +49,10 @@ public final class Simulator: @unchecked Sendable {
       guard shape.rank == 4, shape.count == e.values.count else {
         throw DeployError("node \(node.name): weight shape \(e.shape) does not fit \(e.values.count) values")
       }
+      let range = CodeRange(bits: bits, signed: true, narrowRange: false)
+      if let bad = e.values.first(where: { Int($0) < range.qmin || Int($0) > range.qmax }) {
+        throw DeployError("node \(node.name): weight \(name) holds code \(bad), outside the \(bits)-bit range [\(range.qmin), \(range.qmax)] of weight_bits")
+      }
       var wt = IntTensor(shape: shape, codes: e.values.map { Int16($0) }, format: FixedPointFormat(bits: bits, fractionalBits: f))
       if node.op == .convTranspose {
         guard let groups = node.conv?.groups, shape[0] % groups == 0 else { throw DeployError("node \(node.name): weight \(e.shape) does not fit its groups") }

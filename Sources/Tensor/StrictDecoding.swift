@@ -42,7 +42,8 @@ public func describeDecodingError(_ error: Error) -> String {
   case .keyNotFound(let key, let c):
     return "\(path(c.codingPath + [key])): required key missing"
   case .dataCorrupted(let c):
-    return "\(path(c.codingPath)): \(c.debugDescription)"
+    let cause = c.underlyingError.map { " (\($0))" } ?? ""
+    return "\(path(c.codingPath)): \(c.debugDescription)\(cause)"
   @unknown default:
     return "\(error)"
   }

@@ -34,9 +34,9 @@ public struct LoadedModel {
 /// imported model's directory or checkpoint carries its graph (the ONNX file, self-contained).
 public enum ModelStore {
   /// The graph file of an imported model inside a quantized-model directory.
-  public static let graphFile = "model.onnx"
+  public static let graphFile = QuantizedModel.graphFile
   /// The preprocessing recorded in quantized-model and deploy directories.
-  public static let preprocessingFile = "preprocessing.json"
+  public static let preprocessingFile = QuantizedModel.preprocessingFile
 
   /// Loads an ONNX file (`.onnx`; a QDQ file is a quantized model with the file's scales:
   /// `QDQImport`), float weights (`.h5`: a built-in architecture, named by `--arch`
@@ -92,14 +92,16 @@ public enum ModelStore {
   /// Writes a quantized-model directory: weights, quantization JSON, the graph file of an imported
   /// model and the preprocessing.
   public static func saveQuantized(_ qm: QuantizedModel, source: GraphSource, preprocessing: Preprocessing?, to directory: String) throws {
-    switch source {
-    case .architecture(let a):
-      try qm.save(to: directory, architecture: a.rawValue)
-    case .onnx(let file, let dims):
-      try qm.save(to: directory, architecture: nil, graph: graphFile, inputDims: dims.isEmpty ? nil : dims)
-      try file.writeSelfContained(to: directory + "/" + graphFile)
+    try writeDirectoryAtomically(directory, owns: QuantizedModel.directoryFiles.contains) { staging in
+      switch source {
+      case .architecture(let a):
+        try qm.writeFiles(to: staging, architecture: a.rawValue)
+      case .onnx(let file, let dims):
+        try qm.writeFiles(to: staging, architecture: nil, graph: graphFile, inputDims: dims.isEmpty ? nil : dims)
+        try file.writeSelfContained(to: staging + "/" + graphFile)
+      }
+      if let preprocessing { try writePreprocessing(preprocessing, to: staging) }
     }
-    if let preprocessing { try writePreprocessing(preprocessing, to: directory) }
   }
 
   /// Writes float weights that load back on their own: the architecture's name as an attribute,
@@ -143,8 +145,10 @@ public enum ModelStore {
   public static func readPreprocessing(_ directory: String) throws -> Preprocessing? {
     let path = directory + "/" + preprocessingFile
     guard FileManager.default.fileExists(atPath: path) else { return nil }
-    do { return try JSONDecoder().decode(Preprocessing.self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
-      throw TrainingError("\(path): not a valid preprocessing description: \(error)")
+    let data: Data
+    do { data = try readRegularFile(path, what: "preprocessing description", limit: 1 << 20) } catch { throw TrainingError("\(error)") }
+    do { return try JSONDecoder().decode(Preprocessing.self, from: data) } catch {
+      throw TrainingError("\(path): not a valid preprocessing description: \(describeDecodingError(error))")
     }
   }
 }

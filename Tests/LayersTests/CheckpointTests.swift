@@ -33,6 +33,28 @@ import TestSupport
     #expect(names == ["bn.bias", "bn.running_mean", "bn.running_var", "bn.weight", "conv.weight", "fc.bias", "fc.weight"])
   }
 
+  /// Issue 17: a negative running variance evaluated to 0 % with exit 0 (NaN from the rsqrt); the
+  /// checkpoint is refused, naming the buffer and the channel. Byte-identical files for the same
+  /// model (no HDF5 object timestamps), so a seed reproduces its outputs exactly.
+  @Test func negativeVarianceIsRefusedAndFilesAreReproducible() throws {
+    let dir = TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let a = smallModel(seed: 1)
+    try Checkpoint.save(a, to: dir + "/a.h5")
+    usleep(1_100_000)  // a later second: timestamps would differ
+    try Checkpoint.save(a, to: dir + "/b.h5")
+    #expect(FileManager.default.contents(atPath: dir + "/a.h5") == FileManager.default.contents(atPath: dir + "/b.h5"))
+    let bn = a.nodes.compactMap { $0.layer as? BatchNorm2D }.first!
+    bn.runningVar.value = Tensor([1, 1, -0.5, 1], shape: [4])
+    try Checkpoint.save(a, to: dir + "/neg.h5")
+    do {
+      _ = try Checkpoint.load(into: smallModel(seed: 2), from: dir + "/neg.h5")
+      Issue.record("a negative running variance was accepted")
+    } catch {
+      #expect("\(error)".contains("bn.running_var") && "\(error)".contains("negative running variance -0.5 at channel 2"), "\(error)")
+    }
+  }
+
   @Test func mismatchesAreReportedTogether() throws {
     let dir = TestData.temporaryDirectory()
     let f = try HDF5File(path: dir + "/bad.h5", mode: .create)

@@ -229,4 +229,8 @@ int ck_conv_bwd_weight_k3_available(void);
 int ck_conv_bwd_weight_k3(const float *x, int x_block, const float *dy, float *dw, int64_t n, int c, int h, int w,
                           int o, int oh, int ow, int kh, int sh, int sw, int pt, int pl);
 
+/// Swaps two paths atomically (Linux renameat2 with RENAME_EXCHANGE): both must exist. Returns 0,
+/// or -1 with errno set (ENOSYS / EINVAL where the kernel or the file system lacks it).
+int ck_rename_exchange(const char *a, const char *b);
+
 #endif

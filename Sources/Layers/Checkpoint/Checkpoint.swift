@@ -64,6 +64,12 @@ public enum Checkpoint {
     for (name, p) in model.namedParameters { if let t = values[name], t.shape != p.shape { problems.misshaped.append((name, p.shape, t.shape)) } }
     for (name, b) in model.namedBuffers { if let t = values[name], t.shape != b.value.shape { problems.misshaped.append((name, b.value.shape, t.shape)) } }
     if !problems.isEmpty { throw problems }
+    // a variance below zero makes the batch norm's rsqrt NaN: every output would be garbage
+    for (name, _) in model.namedBuffers where name.hasSuffix("running_var") {
+      if let t = values[name], let i = t.scalars.firstIndex(where: { $0 < 0 }) {
+        throw HDF5Error(file: path, object: escaped(name), "negative running variance \(t.scalars[i]) at channel \(i)")
+      }
+    }
     for (name, p) in model.namedParameters { p.value = values[name]! }
     for (name, b) in model.namedBuffers { b.value = values[name]! }
     let step = Int(try file.numericAttribute("step")?.first ?? 0)

@@ -17,13 +17,8 @@ public struct HistogramObserver: Observer {
   private var secondPass = false
 
   public init(spec: QuantSpec) {
-    switch spec.method {
-    case .percentile(let bins, let t):
-      precondition(bins > 0 && t > 0 && t <= 1, "percentile: bins must be positive and threshold in (0, 1]")
-    case .entropy(let bins), .mse(let bins):
-      precondition(bins >= 16, "histogram methods need at least 16 bins")
-    default: preconditionFailure("HistogramObserver does not implement \(spec.method)")
-    }
+    // QuantizationConfig.validate / CalibrationMethod's decoder refuse bad parameters first.
+    precondition(spec.method.usesBins && (try? spec.method.validate()) != nil, "HistogramObserver: invalid method \(spec.method)")
     self.spec = spec
   }
 

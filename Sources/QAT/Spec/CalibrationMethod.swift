@@ -41,6 +41,40 @@ public enum CalibrationMethod: Hashable, Sendable, Codable, CustomStringConverti
   public static let names = ["non-overflow", "min-diffs", "min-diffs-depthwise", "min-max", "moving-average-min-max",
                              "percentile", "entropy", "mse"]
 
+  /// Histogram sizes the histogram methods accept: enough bins to place 8-bit thresholds, few
+  /// enough that a quantizer's histogram stays small (65,536 doubles = 512 KiB).
+  public static let binRange = 16...65_536
+
+  /// Checks the method's parameters: bins in `binRange`, a percentile threshold in (0, 1], an
+  /// averaging constant in (0, 1]; throws naming the method and the value.
+  public func validate() throws {
+    switch self {
+    case .percentile(let b, let t):
+      try Self.check(bins: b, "percentile")
+      guard t.isFinite, t > 0, t <= 1 else { throw QuantizationError("percentile threshold must be in (0, 1] (1 = no clipping), got \(t)") }
+    case .entropy(let b): try Self.check(bins: b, "entropy")
+    case .mse(let b): try Self.check(bins: b, "mse")
+    case .movingAverageMinMax(let c):
+      guard c.isFinite, c > 0, c <= 1 else { throw QuantizationError("moving-average-min-max averaging constant must be in (0, 1], got \(c)") }
+    case .nonOverflow, .minDiffs, .minDiffsDepthwise, .minMax: break
+    }
+  }
+
+  static func check(bins: Int, _ method: String) throws {
+    guard binRange.contains(bins) else {
+      throw QuantizationError("\(method): bins must be in \(binRange.lowerBound)...\(binRange.upperBound), got \(bins)")
+    }
+  }
+
+  /// Whether the method reads `bins` / `threshold` (the others ignore them).
+  public var usesBins: Bool {
+    switch self {
+    case .percentile, .entropy, .mse: true
+    default: false
+    }
+  }
+  public var usesThreshold: Bool { if case .percentile = self { true } else { false } }
+
   public var description: String {
     switch self {
     case .nonOverflow: "non-overflow"
@@ -74,9 +108,11 @@ extension CalibrationMethod {
     let bins = try c.decodeIfPresent(Int.self, forKey: .bins) ?? CalibrationMethod.defaultBins
     let threshold = try c.decodeIfPresent(Double.self, forKey: .threshold) ?? 1.0
     let constant = try c.decodeIfPresent(Double.self, forKey: .averagingConstant) ?? 0.01
-    guard bins > 0, threshold > 0, threshold <= 1, constant > 0, constant <= 1,
-          let m = CalibrationMethod.named(name, bins: bins, threshold: threshold, averagingConstant: constant) else {
-      throw DecodingError.dataCorruptedError(forKey: .name, in: c, debugDescription: "invalid calibration method \(name) (bins \(bins), threshold \(threshold))")
+    guard let m = CalibrationMethod.named(name, bins: bins, threshold: threshold, averagingConstant: constant) else {
+      throw DecodingError.dataCorruptedError(forKey: .name, in: c, debugDescription: "unknown calibration method '\(name)'")
+    }
+    do { try m.validate() } catch {
+      throw DecodingError.dataCorruptedError(forKey: .name, in: c, debugDescription: "\(error)")
     }
     self = m
   }

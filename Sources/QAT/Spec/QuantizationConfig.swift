@@ -209,6 +209,9 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     }
   }
 
+  /// Positions `fixed_fractional_bits` accepts.
+  public static let fixedPositionRange = -32...32
+
   /// Checks the options are consistent; throws naming the first contradiction.
   public func validate() throws {
     for (name, b) in [("weight_bit", weightBit), ("activation_bit", activationBit)] + (biasBit.map { [("bias_bit", $0)] } ?? [])
@@ -216,7 +219,26 @@ public struct QuantizationConfig: Hashable, Sendable, Codable {
     where !(2...16).contains(b) {
       throw QuantizationError("\(name) must be in 2...16, got \(b)")
     }
+    for (name, b) in [("first_layer_bit", firstLayerBit), ("last_layer_bit", lastLayerBit)] {
+      if let b, !(2...16).contains(b) { throw QuantizationError("\(name) must be in 2...16, got \(b)") }
+    }
     for (node, b) in nodesBit where !(2...16).contains(b) { throw QuantizationError("nodes_bit \(node):\(b) must be in 2...16") }
+    try method.validate()
+    try weightMethod?.validate()
+    for (node, m) in nodesMethod {
+      do { try m.validate() } catch { throw QuantizationError("nodes_method \(node): \(error)") }
+    }
+    if let f = fixedFractionalBits {
+      guard Self.fixedPositionRange.contains(f) else {
+        throw QuantizationError("fixed_fractional_bits (fix position) must be in \(Self.fixedPositionRange), got \(f): a conv's accumulator position is the sum of two positions and must stay within the kernels' ±64")
+      }
+      if perChannelWeights {
+        throw QuantizationError("fixed_fractional_bits (fix position) \(f) contradicts per-channel weights, whose scales are float: choose one")
+      }
+      if activationScheme != .powerOfTwo {
+        throw QuantizationError("fixed_fractional_bits (fix position) \(f) needs power-of-two activations, not \(activationScheme.rawValue)")
+      }
+    }
     if perChannelWeights && weightMethod.map({ [.nonOverflow, .minDiffs, .minDiffsDepthwise].contains($0) }) == true {
       throw QuantizationError("per-channel weights use float scales; choose min-max, percentile, entropy or mse for weight_method")
     }

@@ -52,6 +52,24 @@ public enum QuantFormat: Hashable, Sendable, Codable {
     }
   }
 
+  /// The channel axis of a per-channel format (nil per tensor).
+  public var channelAxis: Int? {
+    switch self {
+    case .fixedPoint: nil
+    case .fixedPointPerChannel(_, _, _, let axis): axis
+    case .affine(let a): a.axis
+    }
+  }
+
+  /// How many scales / positions the format holds (1 per tensor).
+  public var channelCount: Int {
+    switch self {
+    case .fixedPoint: 1
+    case .fixedPointPerChannel(_, _, let f, _): f.count
+    case .affine(let a): a.scales.count
+    }
+  }
+
   /// The per-tensor power-of-two format, if this is one.
   public var fixedPoint: FixedPointFormat? {
     if case .fixedPoint(let f) = self { return f }

@@ -9,9 +9,14 @@ public struct FixedPointFormat: Hashable, Sendable, Codable, CustomStringConvert
   /// Narrow range: signed values use [-(2^(b-1) - 1), 2^(b-1) - 1] (arch DPUCADF8H activations).
   public var narrowRange: Bool
 
+  /// Bit widths of a tensor's codes.
+  public static let bitsRange = 2...16
+  /// Positions the kernels handle (an accumulator's position is the sum of two).
+  public static let fractionalBitsRange = -64...64
+
   public init(bits: Int, signed: Bool = true, fractionalBits: Int, narrowRange: Bool = false) {
-    precondition((2...16).contains(bits), "FixedPointFormat: bit width must be 2...16, got \(bits)")
-    precondition((-64...64).contains(fractionalBits), "FixedPointFormat: fractional bits \(fractionalBits) out of range")
+    precondition(Self.bitsRange.contains(bits), "FixedPointFormat: bit width must be 2...16, got \(bits)")
+    precondition(Self.fractionalBitsRange.contains(fractionalBits), "FixedPointFormat: fractional bits \(fractionalBits) out of range")
     self.bits = bits
     self.signed = signed
     self.fractionalBits = fractionalBits
