@@ -7,7 +7,7 @@ struct QATBench: ParsableCommand {
     commandName: "qat-bench",
     abstract: "swift-qat benchmarks. Each prints one JSON object per line; every figure comes with a ratio to a reference measured in the same run.",
     subcommands: [KernelsBench.self, TrainStepBench.self, QATStepBench.self, CalibrateBench.self, SimulateBench.self,
-                  ONNXImportBench.self, ONNXFuzzBench.self, QDQBench.self])
+                  ONNXImportBench.self, ONNXFuzzBench.self, DeployFuzzBench.self, QDQBench.self])
 }
 
 /// Options shared by every benchmark.

@@ -3,6 +3,7 @@ import Datasets
 import DeployFormat
 import Foundation
 import Layers
+import QAT
 import TensorCore
 import Training
 
@@ -52,6 +53,9 @@ struct InputOptions: ParsableArguments {
   /// The model at `path` (ONNX, float weights or quantized directory) and the preprocessing to
   /// feed it.
   func load(_ path: String, architecture: String?) throws -> (LoadedModel, Preprocessing) {
+    if let architecture, QuantizedModel.isQuantizedDirectory(path) || path.lowercased().hasSuffix(".onnx") {
+      warn("--arch \(architecture) has no effect: \(path) carries its own graph")
+    }
     let choice = try choice()
     let loaded = try ModelStore.load(path, architecture: architecture, inputDims: choice.inputDims)
     let p = try choice.resolve(recorded: loaded.preprocessing, source: loaded.source, inputShape: loaded.model.inputShape())

@@ -58,6 +58,10 @@ public struct DeployGraph: Codable, Equatable, Sendable {
   /// Checks references and shapes; throws naming the first inconsistency.
   public func validate() throws {
     var defined = Set<String>()
+    for (what, names) in [("input", inputs), ("output", outputs), ("node name", nodes.map(\.name))] {
+      var seen = Set<String>()
+      if let twice = names.first(where: { !seen.insert($0).inserted }) { throw DeployError("\(what) \(twice) is listed twice") }
+    }
     for name in inputs where tensors[name] == nil { throw DeployError("input \(name) has no tensor entry") }
     for name in inputs where !nodes.contains(where: { $0.op == .input && $0.output == name }) {
       throw DeployError("input \(name) has no input node")

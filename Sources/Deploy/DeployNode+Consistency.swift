@@ -38,11 +38,11 @@ extension DeployNode {
     case .add, .sub:
       let p = xs.map(\.fractionalBits)
       let (read, write) = (p.max()! - p.min()!, p.min()! - y.fractionalBits)
-      try need(shiftRead == nil || shiftRead == read, "shift_read \(shiftRead!) disagrees with the positions' \(read)")
-      try need(shiftWrite == nil || shiftWrite == write, "shift_write \(shiftWrite!) disagrees with the positions' \(write)")
+      try need(shiftRead == nil || shiftRead == read, "shift_read \(shiftRead ?? 0) disagrees with the positions' \(read)")
+      try need(shiftWrite == nil || shiftWrite == write, "shift_write \(shiftWrite ?? 0) disagrees with the positions' \(write)")
     case .mul:
       let write = xs.map(\.fractionalBits).reduce(0, +) - y.fractionalBits
-      try need(shiftWrite == nil || shiftWrite == write, "shift_write \(shiftWrite!) disagrees with the positions' \(write)")
+      try need(shiftWrite == nil || shiftWrite == write, "shift_write \(shiftWrite ?? 0) disagrees with the positions' \(write)")
     case .maxPool:
       try validatePoolShape(xs, y, need)
     case .avgPool, .globalAvgPool:
@@ -55,14 +55,47 @@ extension DeployNode {
       let expected = AveragePoolScaling.dpu(kernelH: window.0, kernelW: window.1)
       try need(poolMultiplier == expected.multiplier && poolShift == expected.shift,
                "pool factor \(poolMultiplier ?? 0) / 2^\(poolShift ?? 0) is not \(expected.multiplier) / 2^\(expected.shift), the factor for a \(window.0)x\(window.1) window")
-    default: break
+    case .relu, .relu6, .leakyRelu, .hardSigmoid, .hardSwish, .lookup:
+      try need(y.shape == xs[0].shape, "output \(y.shape) differs from the input's \(xs[0].shape)")
+    case .concat:
+      let rank = xs[0].shape.count
+      guard let a = axis, (-rank..<rank).contains(a) else { throw DeployError("node \(name) (concat): axis \(axis ?? 0) outside the \(rank) axes") }
+      let k = a < 0 ? a + rank : a
+      try need(xs.allSatisfy { $0.shape.count == rank && zip($0.shape, xs[0].shape).enumerated().allSatisfy { $0.offset == k || $0.element.0 == $0.element.1 } },
+               "inputs \(xs.map(\.shape)) differ off the concatenation axis \(k)")
+      var shape = xs[0].shape
+      shape[k] = xs.map { $0.shape[k] }.reduce(0, +)
+      try need(shape == y.shape, "concatenating \(xs.map(\.shape)) gives \(shape), not the output's \(y.shape)")
+    case .upsample:
+      let x = xs[0].shape, s = scale ?? 0
+      try need(x.count == 3 && y.shape == [x[0], x[1] * s, x[2] * s], "upsampling \(x) by \(s) does not give the output's \(y.shape)")
+    case .flatten:
+      try need(y.shape == [xs[0].shape.reduce(1, *)], "flattening \(xs[0].shape) does not give the output's \(y.shape)")
+    case .reshape:
+      try need(y.shape.reduce(1, *) == xs[0].shape.reduce(1, *), "reshaping \(xs[0].shape) to \(y.shape) changes the number of values")
+      if let target = shape {
+        let known = target.filter { $0 != -1 }.reduce(1, *)
+        try need(target.filter { $0 == -1 }.count <= 1 && target.allSatisfy { $0 >= 1 || $0 == -1 } && known > 0
+                   && target.map { $0 == -1 ? xs[0].shape.reduce(1, *) / known : $0 } == y.shape,
+                 "shape \(target) does not give the output's \(y.shape)")
+      }
+    case .transpose:
+      if let p = perm, p.count == xs[0].shape.count, p.sorted() == Array(0..<p.count) {
+        try need(p.map { xs[0].shape[$0] } == y.shape, "transposing \(xs[0].shape) by \(p) does not give the output's \(y.shape)")
+      } else {
+        throw DeployError("node \(name) (transpose): permutation \(perm ?? []) for the \(xs[0].shape.count) axes of \(xs[0].shape)")
+      }
+    case .input, .linear, .convTranspose: break
+    }
+    if op == .globalAvgPool, xs[0].shape.count == 3 {
+      try need(y.shape == [xs[0].shape[0], 1, 1] || y.shape == [xs[0].shape[0]], "global pooling of \(xs[0].shape) does not give the output's \(y.shape)")
     }
     if [.conv2d, .linear, .convTranspose].contains(op), let fw = weightFractionalBits, let x = xs.first {
       let cut = fw + x.fractionalBits - y.fractionalBits
-      try need(shiftCut == nil || shiftCut == cut, "shift_cut \(shiftCut!) disagrees with the positions' \(cut) (weight \(fw) + input \(x.fractionalBits) − output \(y.fractionalBits))")
+      try need(shiftCut == nil || shiftCut == cut, "shift_cut \(shiftCut ?? 0) disagrees with the positions' \(cut) (weight \(fw) + input \(x.fractionalBits) − output \(y.fractionalBits))")
       if let fb = biasFractionalBits {
         let b = fw + x.fractionalBits - fb
-        try need(shiftBias == nil || shiftBias == b, "shift_bias \(shiftBias!) disagrees with the positions' \(b) (weight \(fw) + input \(x.fractionalBits) − bias \(fb))")
+        try need(shiftBias == nil || shiftBias == b, "shift_bias \(shiftBias ?? 0) disagrees with the positions' \(b) (weight \(fw) + input \(x.fractionalBits) − bias \(fb))")
       } else {
         try need(shiftBias == nil, "shift_bias without a bias position")
       }

@@ -130,7 +130,13 @@ public final class Simulator: @unchecked Sendable {
         guard let v = values[name] else { throw DeployError("node \(node.name): input \(name) not computed") }
         return v
       }
-      values[node.output] = try execute(node, args, input: feed.removeValue(forKey: node.output))
+      let y = try execute(node, args, input: feed.removeValue(forKey: node.output))
+      // the next nodes rely on the stored shapes (validated against each other): a kernel that gave
+      // another shape is stopped here, naming the node
+      guard let stored = graph.tensors[node.output]?.shape, Array(y.shape.dims.dropFirst()) == stored else {
+        throw DeployError("node \(node.name) (\(node.op.rawValue)) produced \(y.shape), not [batch] + \(graph.tensors[node.output]?.shape ?? [])")
+      }
+      values[node.output] = y
       if !keepAll {
         for name in node.inputs {
           remaining[name, default: 1] -= 1

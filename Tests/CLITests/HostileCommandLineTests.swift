@@ -78,4 +78,17 @@ import Glibc
     #expect(!r.signalled && r.status != 0, "\(r.summary)")
     #expect(r.stderr.contains(dir + "/file") && !r.stderr.contains("NSCocoaErrorDomain"), "\(r.summary)")
   }
+
+  /// `eval --arch` on a quantized directory was ignored without a word.
+  @Test(.enabled(if: TestData.hasCIFAR, TestData.skipCIFAR), .enabled(if: TestData.hasModels, TestData.skipModels))
+  func ignoredArchitectureIsAWarning() throws {
+    let dir = TestData.temporaryDirectory("cli-arch")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let q = try CLI.run(["quantize", "--model", TestData.path("models/resnet20.h5"), "--arch", "resnet20",
+                         "--calibration-directory", TestData.path("data/cifar10/train"), "--calibration-size", "2",
+                         "--output-dir", dir + "/q"])
+    #expect(q.status == 0, "\(q.summary)")
+    let r = try CLI.run(["eval", "--model", dir + "/q", "--arch", "resnet32", "--data", TestData.path("data/cifar10/test"), "--limit", "4"])
+    #expect(r.status == 0 && r.stderr.contains("warning: --arch resnet32 has no effect"), "\(r.summary)")
+  }
 }

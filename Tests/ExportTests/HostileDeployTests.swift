@@ -82,6 +82,11 @@ import TestSupport
     ("kernel edited", node("conv1") { $0["kernel"] = [5, 5] }, "conv1"),
     ("weight_bits 4 for 8-bit codes", node("conv1") { $0["weight_bits"] = 4 }, "outside the 4-bit range"),
     ("weight_bits 99", node("conv1") { $0["weight_bits"] = 99 }, "weight_bits 99 outside 2...16"),
+    // found by the fuzzer: output shapes of shape ops were not checked, and a later add trapped
+    ("concat output shape", tensor("cat", "shape", [15, 6, 6]), "concatenating"),
+    ("upsample output shape", tensor("up", "shape", [16, 6, 6]), "upsampling"),
+    ("flatten output shape", tensor("flatten", "shape", [7]), "flattening"),
+    ("graph input listed twice", { o in o["inputs"] = ["input", "input"] }, "input input is listed twice"),
   ]
 
   @Test(arguments: cases.indices)
